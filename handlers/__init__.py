@@ -1,0 +1,1 @@
+"""Request handlers: one module per request type, registered by type name."""

@@ -1,0 +1,1 @@
+"""Subcommands of ``watcher``; each module has ``register(subparsers)``."""
