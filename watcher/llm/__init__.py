@@ -1,0 +1,1 @@
+"""The LLM side: llama-server processes, their lifecycle, and the HTTP client."""
