@@ -36,8 +36,13 @@ def test_provisioned_server_answers_with_grammar_and_stops_cleanly(
         assert props["default_generation_settings"]["n_ctx"] == 32768
         reply = httpx.post(
             f"{server.base_url}/completion",
-            json={"prompt": "Is the sky blue? Answer as JSON.", "grammar": GRAMMAR, "n_predict": 32,
-                  "temperature": 0, "seed": 1},
+            json={
+                "prompt": "Is the sky blue? Answer as JSON.",
+                "grammar": GRAMMAR,
+                "n_predict": 32,
+                "temperature": 0,
+                "seed": 1,
+            },
             timeout=60,
         )
         reply.raise_for_status()

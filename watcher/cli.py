@@ -23,7 +23,7 @@ from watcher.exitcodes import ExitCode
 from watcher.log import configure_logging
 
 # Each module registers its subcommands with ``register(subparsers)`` and sets ``func(args) -> int``.
-COMMAND_MODULES = ("llm",)
+COMMAND_MODULES = ("llm", "doctor")
 
 ERROR_CODES: tuple[tuple[type[WatcherError], ExitCode], ...] = (
     (ConfigError, ExitCode.CONFIG_ERROR),
@@ -37,8 +37,13 @@ ERROR_CODES: tuple[tuple[type[WatcherError], ExitCode], ...] = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watcher", description=__doc__)
     parser.add_argument("--version", action="version", version=f"watcher {__version__}")
-    parser.add_argument("--config-dir", type=Path, default=None, help="folder of watcher.json and "
-                        "llm_server_config.json (default: $WATCHER_CONFIG_DIR, ./config, the packaged one)")
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="folder of watcher.json and "
+        "llm_server_config.json (default: $WATCHER_CONFIG_DIR, ./config, the packaged one)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -71,9 +71,7 @@ class ServerConfig(Frozen):
         600.0, ge=0, description="Stop the server after this long without an evaluation. 0: never."
     )
     stop_timeout_sec: float = Field(10.0, gt=0, description="Seconds between SIGTERM and SIGKILL on stop.")
-    log_dir: Path = Field(
-        Path(".watcher/logs"), description="Folder of the per-server log file, relative to the root."
-    )
+    log_dir: Path = Field(Path(".watcher/logs"), description="Folder of the per-server log file, relative to the root.")
 
     @property
     def base_url(self) -> str:
@@ -187,9 +185,7 @@ class Limits(Frozen):
     concurrency: int | None = Field(
         None, ge=1, description="Evaluations at once. null: the primary server's parallel_slots."
     )
-    summary_chars: int = Field(
-        4000, ge=200, description="Size bound of the step-output summary put into a prompt."
-    )
+    summary_chars: int = Field(4000, ge=200, description="Size bound of the step-output summary put into a prompt.")
 
 
 class Intake(Frozen):

@@ -1,20 +1,20 @@
 """One exception tree for watcher. Foreign errors are converted at the boundary (``raise ... from exc``).
 
-    WatcherError
-    ├── ConfigError              a config file is unreadable or breaks a rule (names file and key path)
-    ├── ProvisionError           llama-server could not be built or the model assembled
-    ├── LLMServerError           anything about a llama-server process (names the server)
-    │   ├── BinaryNotFound       no llama-server executable could be resolved
-    │   ├── ModelNotFound        no model file could be resolved
-    │   ├── PortInUse            a foreign process holds the configured port
-    │   ├── ServerStartError     the process exited before it became healthy
-    │   ├── ServerStartTimeout   not healthy before the deadline
-    │   └── ServerUnavailable    a request to the server failed (connection, HTTP error)
-    ├── GrammarError             a grammar file is missing or does not compile
-    ├── InputError               a file given to watcher is invalid (names the file and the rule)
-    │   └── SchemaViolation      ... because it does not match its JSON Schema
-    ├── EvaluationError          no validated decision could be obtained (carries every attempt)
-    └── PolicyViolation          a request asks for something the config does not allow
+WatcherError
+├── ConfigError              a config file is unreadable or breaks a rule (names file and key path)
+├── ProvisionError           llama-server could not be built or the model assembled
+├── LLMServerError           anything about a llama-server process (names the server)
+│   ├── BinaryNotFound       no llama-server executable could be resolved
+│   ├── ModelNotFound        no model file could be resolved
+│   ├── PortInUse            a foreign process holds the configured port
+│   ├── ServerStartError     the process exited before it became healthy
+│   ├── ServerStartTimeout   not healthy before the deadline
+│   └── ServerUnavailable    a request to the server failed (connection, HTTP error)
+├── GrammarError             a grammar file is missing or does not compile
+├── InputError               a file given to watcher is invalid (names the file and the rule)
+│   └── SchemaViolation      ... because it does not match its JSON Schema
+├── EvaluationError          no validated decision could be obtained (carries every attempt)
+└── PolicyViolation          a request asks for something the config does not allow
 """
 
 from __future__ import annotations

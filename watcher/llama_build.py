@@ -122,9 +122,12 @@ def _run_logged(command: list[str], spec: BuildSpec) -> None:
     started = time.monotonic()
     last_decile = -1
     tail: list[str] = []
-    with log_path.open("a", encoding="utf-8") as log, subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    ) as proc:
+    with (
+        log_path.open("a", encoding="utf-8") as log,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ) as proc,
+    ):
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -139,7 +142,8 @@ def _run_logged(command: list[str], spec: BuildSpec) -> None:
                                 time.monotonic() - started)  # fmt: skip
     if proc.returncode != 0:
         joined = "\n".join(tail)
-        raise ProvisionError(f"`{' '.join(command[:3])} ...` failed (exit {proc.returncode}); log {log_path}:\n{joined}")
+        what = " ".join(command[:3])
+        raise ProvisionError(f"`{what} ...` failed (exit {proc.returncode}); log {log_path}:\n{joined}")
 
 
 def _sha256(path: Path) -> str:

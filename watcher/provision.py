@@ -79,7 +79,7 @@ def resolve_binary(server: ServerConfig, root: Path | None = None, name: str = "
     for path, origin in candidates:
         if path.is_file() and os.access(path, os.X_OK):
             return path
-        if origin != "the watcher cache" and origin != "llama-server on PATH":
+        if origin not in {"the watcher cache", "llama-server on PATH"}:
             raise BinaryNotFound(name, f"llama-server from {origin} is not an executable file: {path}")
     raise BinaryNotFound(
         name, "no llama-server found (config `binary`, $WATCHER_LLAMA_SERVER, PATH, cache); run `watcher llm install`"
