@@ -139,3 +139,12 @@ def test_shipped_config_files_validate_against_generated_schemas() -> None:
         schema = json.loads((packaged_dir("schemas") / schema_name).read_text())
         document = json.loads((SOURCE_ROOT / "config" / config_name).read_text())
         jsonschema.validate(document, schema)
+
+
+def test_readme_config_reference_is_current() -> None:
+    from watcher import config_reference
+
+    readme = (SOURCE_ROOT / "README.md").read_text(encoding="utf-8")
+    assert config_reference.is_current(readme), (
+        "README config reference is stale: run python -m watcher.config_reference --write README.md"
+    )
