@@ -14,7 +14,8 @@ WatcherError
 ├── InputError               a file given to watcher is invalid (names the file and the rule)
 │   └── SchemaViolation      ... because it does not match its JSON Schema
 ├── EvaluationError          no validated decision could be obtained (carries every attempt)
-└── PolicyViolation          a request asks for something the config does not allow
+├── PolicyViolation          a request asks for something the config does not allow
+└── AlreadyRunning           another daemon holds the spool's lock (names the lock file and its pid)
 """
 
 from __future__ import annotations
@@ -71,8 +72,18 @@ class ServerUnavailable(LLMServerError):
     pass
 
 
+class RequestRejected(LLMServerError):
+    pass
+
+
 class GrammarError(WatcherError):
     pass
+
+
+class GrammarRejected(GrammarError):
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"llm server {server!r} rejected the grammar: {message}")
 
 
 class InputError(WatcherError):
@@ -98,3 +109,11 @@ class EvaluationError(WatcherError):
 
 class PolicyViolation(WatcherError):
     pass
+
+
+class AlreadyRunning(WatcherError):
+    def __init__(self, lock_file: Path | str, pid: int | None) -> None:
+        self.lock_file = Path(lock_file)
+        self.pid = pid
+        holder = f"watcher pid {pid}" if pid else "another watcher"
+        super().__init__(f"{self.lock_file}: spool is held by {holder}; one daemon per spool")
