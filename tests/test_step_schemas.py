@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 EXAMPLES = SOURCE_ROOT / "examples" / "step_outputs"
 LABELLED = EXAMPLES / "labelled"
 STEPS = load_settings(SOURCE_ROOT / "config").watcher.steps
-STEP_NUMBERS = sorted(STEPS, key=lambda step: int(step))
+STEP_NUMBERS = sorted(STEPS, key=lambda step: int(str(step)))
 
 
 def validator(step: str) -> Draft202012Validator:
