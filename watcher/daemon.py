@@ -1,0 +1,292 @@
+"""The daemon: ``run() = start(); main loop; shutdown()``.
+
+Threads: the watchdog observer only queues hints; worker threads run evaluations; everything else happens in
+``loop_once`` on the main thread, which sleeps in ``Waker.wait`` until a hint, an outcome, a signal or the next
+deadline (settle, retry, rescan, idle tick). Signal handlers only set flags: the first SIGTERM/SIGINT stops
+intake and lets running evaluations finish (bounded by ``drain_timeout``), a second one forces; SIGHUP reloads
+the config. The LLM server's idle check runs from the loop, so it is stopped when idle and never mid-evaluation
+(the lifecycle manager knows what is in use).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol
+
+from loguru import logger
+
+from watcher.config import Settings
+from watcher.daemon_state import StateWriter
+from watcher.dispatch import Dispatcher
+from watcher.errors import WatcherError
+from watcher.exitcodes import ExitCode
+from watcher.intake import Intake
+from watcher.processing import Job, Outcome, run_job
+from watcher.lock import LOCK_NAME, SpoolLock
+from watcher.metrics import Metrics
+from watcher.protocols import StepJudge
+from watcher.sdnotify import Notifier, watchdog_interval
+from watcher.seen import SEEN_NAME, SeenOutputs
+from watcher.spool import Spool, SpoolPaths
+from watcher.waker import Waker
+from watcher.workers import WorkerPool
+
+TICK_SEC = 1.0  # idle check, status line and seen-hash flush
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class Lifecycle(Protocol):
+    """What the daemon needs from the LLM lifecycle manager."""
+
+    def idle_check_and_stop(self, now: float | None = None) -> Any: ...
+
+    def stop(self) -> Any: ...
+
+    def status(self) -> Mapping[str, Any]: ...
+
+
+class NullLifecycle:
+    """For judges that need no server."""
+
+    def idle_check_and_stop(self, now: float | None = None) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def status(self) -> Mapping[str, Any]:
+        return {"state": "none"}
+
+
+def worker_count(settings: Settings) -> int:
+    """limits.concurrency, else the evaluation server's parallel slots."""
+    server = settings.server(settings.watcher.evaluation.server)
+    return settings.watcher.limits.concurrency or server.parallel_slots
+
+
+def default_drain_timeout(settings: Settings) -> float:
+    """The longest one evaluation can take: a server start, then every attempt plus the fallback."""
+    server = settings.server(settings.watcher.evaluation.server)
+    evaluation = settings.watcher.evaluation
+    return server.health_check_deadline_sec + evaluation.request_timeout_sec * (evaluation.max_attempts + 1)
+
+
+@dataclass
+class Flags:
+    stop: bool = False
+    force: bool = False
+    reload: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        judge: StepJudge,
+        lifecycle: Lifecycle,
+        *,
+        reload: Callable[[], Settings] | None = None,
+        judge_factory: Callable[[Settings], StepJudge] | None = None,
+        drain_timeout: float | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings, self.judge, self.lifecycle = settings, judge, lifecycle
+        self._reload_settings, self._judge_factory = reload, judge_factory
+        self.drain_timeout = drain_timeout if drain_timeout is not None else default_drain_timeout(settings)
+        self.flags = Flags()
+        self.waker = Waker()
+        self.notifier = notifier or Notifier()
+        self.spool = Spool(SpoolPaths.from_settings(settings))
+        self.metrics = Metrics()
+        self.seen = SeenOutputs(self.spool.paths.state / SEEN_NAME)
+        self.lock = SpoolLock(self.spool.paths.state / LOCK_NAME)
+        self.intake = Intake(self.waker.set, polling=settings.watcher.intake.polling_observer)
+        self.workers = worker_count(settings)
+        self.pool: WorkerPool[Job, Outcome] | None = None
+        self.dispatcher = Dispatcher(
+            settings, judge, self.spool, self.seen, self.metrics, self._submit, self._busy, self.workers * 2
+        )
+        self.state = StateWriter(self)
+        self._watchdog_every = watchdog_interval()
+        self._next_rescan = self._next_tick = self._next_watchdog = 0.0
+        self._previous_handlers: dict[int, Any] = {}
+
+    # -- run ---------------------------------------------------------------------------------------------------
+
+    def run(self, install_signals: bool = True) -> int:
+        """Start, loop until stopped, shut down; the exit code. Raises AlreadyRunning before doing anything."""
+        self.start()
+        if install_signals and threading.current_thread() is threading.main_thread():
+            self._install_signals()
+        try:
+            while not self.flags.stop:
+                self.waker.wait(self.loop_once())
+        finally:
+            code = self.shutdown()
+        return code
+
+    def start(self) -> None:
+        self.lock.acquire()
+        self.spool.ensure()
+        self.pool = WorkerPool(self.workers, self._work, self.waker.set)
+        recovered = self.dispatcher.recover()
+        # Watch before scanning: a file that arrives during the scan is then seen by one or the other.
+        self.intake.start(self.dispatcher.watchset.folders())
+        now = time.monotonic()
+        self.dispatcher.rescan()
+        self._next_rescan = now + self.settings.watcher.intake.rescan_interval_sec
+        self.state.started()
+        logger.info(
+            "watching {} with {} worker(s); {} claimed request(s) to finish, {} file(s) found",
+            self.spool.paths.requests,
+            self.workers,
+            recovered,
+            len(self.dispatcher.settler),
+        )
+        self.notifier.ready(self.state.status_line())
+
+    def loop_once(self, now: float | None = None) -> float:
+        """One iteration; returns the seconds until something is due (the caller waits at most that long)."""
+        now = time.monotonic() if now is None else now
+        if self.flags.reload:
+            self.reload()
+        for path, complete in self.intake.drain():
+            self.dispatcher.hint(path, complete)
+        if now >= self._next_rescan:
+            self.dispatcher.rescan()
+            self._next_rescan = now + self.settings.watcher.intake.rescan_interval_sec
+        self._collect(now)
+        self.dispatcher.settler.update(now)
+        self.dispatcher.pump(now)
+        self._periodic(now)
+        deadlines = [self._next_tick, self._next_rescan, self.dispatcher.settler.next_deadline()]
+        deadlines += [self.dispatcher.next_retry(), self._next_watchdog if self._watchdog_every else None]
+        return max(0.0, min(d for d in deadlines if d is not None) - time.monotonic())
+
+    def request_stop(self, force: bool = False) -> None:
+        """Thread-safe stop: what SIGTERM does (force: what a second one does)."""
+        self.flags.force = self.flags.force or force or self.flags.stop
+        self.flags.stop = True
+        self.waker.set()
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _work(self, job: Job) -> Outcome:
+        return run_job(job, self.spool)
+
+    def _submit(self, job: Job) -> None:
+        assert self.pool is not None
+        self.pool.submit(job)
+
+    def _busy(self) -> int:
+        return self.pool.busy if self.pool is not None else 0
+
+    def _collect(self, now: float) -> None:
+        if self.pool is not None:
+            self.dispatcher.complete(self.pool.results(), now)
+
+    def _periodic(self, now: float) -> None:
+        if self._watchdog_every and now >= self._next_watchdog:
+            self.notifier.watchdog()
+            self._next_watchdog = now + self._watchdog_every
+        if now < self._next_tick:
+            return
+        self._next_tick = now + TICK_SEC
+        try:
+            self.lifecycle.idle_check_and_stop()
+        except WatcherError as exc:
+            logger.error("idle check of the LLM server failed: {}", exc)
+        self.seen.flush()
+        self.state.tick(now)
+
+    def _install_signals(self) -> None:
+        self.waker.wake_on_signals()
+        for signum in SIGNALS:
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        if self._previous_handlers:
+            signal.set_wakeup_fd(-1)
+        self._previous_handlers.clear()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Flags only: the wakeup fd has already woken the loop, which logs and acts.
+        if signum == signal.SIGHUP:
+            self.flags.reload = True
+        else:
+            self.flags.force = self.flags.stop
+            self.flags.stop = True
+
+    # -- reload and shutdown -----------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.flags.reload = False
+        if self._reload_settings is None:
+            logger.warning("SIGHUP: no config source to reload from")
+            return
+        try:
+            new = self._reload_settings()
+        except WatcherError as exc:
+            logger.error("config not reloaded, keeping the running one: {}", exc)
+            return
+        if SpoolPaths.from_settings(new) != self.spool.paths:
+            logger.error("config not reloaded: folders cannot change while running; restart the daemon")
+            return
+        if worker_count(new) != self.workers:
+            logger.warning("concurrency changes take effect on restart; keeping {} worker(s)", self.workers)
+        self.settings = new
+        self.judge = self._judge_factory(new) if self._judge_factory else self.judge
+        self.dispatcher.configure(new, self.judge)
+        self.intake.restart(self.dispatcher.watchset.folders(), polling=new.watcher.intake.polling_observer)
+        self.dispatcher.rescan()
+        logger.info("config reloaded from {}", new.config_dir)
+
+    def shutdown(self) -> int:
+        """Stop intake, let running evaluations finish (bounded), stop the server; the exit code."""
+        self.notifier.stopping()
+        self.intake.stop()
+        forced = False
+        if self.pool is not None:
+            self.dispatcher.cancel(self.pool.cancel_pending())
+            logger.info("stopping: waiting for {} running evaluation(s)", self.pool.running)
+            forced = self._drain()
+            self.pool.close()
+        try:
+            self.lifecycle.stop()
+        except WatcherError as exc:
+            logger.error("stopping the LLM server failed: {}", exc)
+        self.seen.flush()
+        self.state.stopped()
+        self._restore_signals()
+        self.lock.release()
+        self.notifier.close()
+        logger.info("stopped{}", " (forced: running evaluations abandoned, they stay claimed)" if forced else "")
+        return ExitCode.INTERRUPTED if forced else ExitCode.OK
+
+    def _drain(self) -> bool:
+        """Wait for running jobs; True when abandoned (second signal or drain_timeout)."""
+        assert self.pool is not None
+        deadline = time.monotonic() + self.drain_timeout
+        while self.pool.busy > 0:
+            now = time.monotonic()
+            if self.flags.force or now >= deadline:
+                logger.warning("abandoning {} running evaluation(s)", self.pool.running)
+                return True
+            self.waker.wait(min(TICK_SEC, deadline - now))
+            self._collect(now)
+            if self._watchdog_every:
+                self.notifier.watchdog()
+        self._collect(time.monotonic())
+        return False
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()

@@ -1,0 +1,124 @@
+"""One unit of work, run on a worker thread: the handler's decision, written atomically, then the archive.
+
+Order is what makes a crash harmless: the decision file is complete and durable before the request leaves
+``processing/``. A restart finds the request still claimed, sees its decision, and archives it without asking
+the judge again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+
+from handlers.registry import HandlerContext, handler_for
+from watcher.config import Settings
+from watcher.errors import EvaluationError, InputError, LLMServerError, PolicyViolation
+from watcher.protocols import StepJudge
+from watcher.requests import Request
+from watcher.settle import Sig
+from watcher.spool import Spool, now_iso
+
+Kind = Literal["request", "step_output"]
+# decided: a decision from the handler; escalated: no validated decision, a person must look;
+# rejected: the request (or step output) is invalid; retry: the server was unavailable, try again later.
+Result = Literal["decided", "escalated", "rejected", "retry"]
+
+
+@dataclass
+class Job:
+    kind: Kind
+    path: Path  # requests: the claimed file in processing/; step outputs: the output file itself
+    request: Request
+    source: str  # the name the file arrived with
+    settings: Settings
+    judge: StepJudge
+    sig: Sig | None = None
+    recovered: bool = False
+    attempts: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    result: Result
+    seconds: float
+    error: str | None = None
+    server_down: bool = False  # a retry that waits for the LLM server, however long that takes
+
+
+def run_job(job: Job, spool: Spool) -> Outcome:
+    """Never raises: every failure becomes an Outcome the main loop can count and act on."""
+    log = logger.bind(request_id=job.id)
+    start = time.perf_counter()
+    try:
+        record, result = _decide(job)
+        spool.write_decision(job.id, decision_record(job, record))
+        if job.kind == "request":
+            spool.archive(job.path)
+    except (LLMServerError, OSError) as exc:
+        log.warning("will retry: {}", exc)
+        server_down = isinstance(exc, LLMServerError)
+        return Outcome(job, "retry", time.perf_counter() - start, str(exc), server_down=server_down)
+    except (InputError, PolicyViolation) as exc:
+        rule, details = rule_of(exc)
+        _reject(job, spool, rule, details)
+        log.warning("rejected: {}", rule)
+        return Outcome(job, "rejected", time.perf_counter() - start, rule)
+    except Exception as exc:
+        log.exception("handler failed")
+        _reject(job, spool, f"handler failed: {type(exc).__name__}: {exc}", [])
+        return Outcome(job, "rejected", time.perf_counter() - start, str(exc))
+    seconds = time.perf_counter() - start
+    log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
+    return Outcome(job, result, seconds)
+
+
+def _decide(job: Job) -> tuple[dict[str, Any], Result]:
+    spec = handler_for(job.request.type, job.path)
+    context = HandlerContext(settings=job.settings, judge=job.judge, request_id=job.id)
+    try:
+        return dict(spec.handle(job.request.model, context)), "decided"
+    except EvaluationError as exc:
+        return escalation_record(exc), "escalated"
+
+
+def _reject(job: Job, spool: Spool, rule: str, details: list[str]) -> None:
+    try:
+        if job.kind == "request":
+            spool.reject(job.path, rule, details, job.id)
+        else:
+            spool.record_error(job.id, job.path, rule, details)
+    except OSError as exc:
+        logger.bind(request_id=job.id).error("cannot record the rejection: {}", exc)
+
+
+def rule_of(error: Exception) -> tuple[str, list[str]]:
+    if isinstance(error, InputError):
+        return error.rule, error.details
+    return str(error), []
+
+
+def decision_record(job: Job, record: dict[str, Any]) -> dict[str, Any]:
+    head = {"request_id": job.id, "request_type": job.request.type, "source": job.source}
+    return {**head, **record, "request_id": job.id, "decided_at": now_iso()}
+
+
+def escalation_record(error: EvaluationError) -> dict[str, Any]:
+    """No validated answer: the decision is to escalate, with every attempt kept for the person who looks."""
+    attempts = json.loads(json.dumps(error.attempts, default=str))
+    return {
+        "decision": "escalate",
+        "confidence": 0.0,
+        "reasoning": f"no validated decision could be obtained: {error}",
+        "parse_method": "none",
+        "attempts": attempts,
+    }

@@ -1,0 +1,206 @@
+"""The spool folders: scan, claim, decide, archive, reject. The folders are the record; nothing is kept only in memory.
+
+A request moves ``requests/`` -> ``processing/`` (the claim, one rename) -> ``done/`` after its decision is
+written atomically to ``decisions/<id>.json``; or -> ``rejected/`` next to ``<name>.error.json``. A crash at any
+point leaves each request in exactly one of these folders, and a decision file, once written, is never rewritten.
+
+Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` after an ``lstat``: a symlink, FIFO, device or directory named
+``x.json`` is rejected unread, never followed out of the spool.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from watcher.atomic import atomic_write_json
+from watcher.config import Settings
+from watcher.errors import InputError
+
+IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~")
+ERROR_SUFFIX = ".error.json"
+
+
+def is_candidate(name: str) -> bool:
+    """Request files are ``*.json``; hidden and temporary names belong to producers still writing them."""
+    return name.endswith(".json") and not name.startswith(".") and not name.endswith(IGNORED_SUFFIXES)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO")):
+        if test(mode):
+            return name
+    return "a regular file" if stat.S_ISREG(mode) else "a special file"
+
+
+def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file of at most ``max_bytes``; anything else is an InputError (never followed).
+
+    FileNotFoundError passes through: a file that vanished is not an input error.
+    """
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(path, f"not a regular file: {file_kind(info.st_mode)}")
+    if info.st_size > max_bytes:
+        raise InputError(path, f"file is {info.st_size} bytes, over limits.max_file_bytes ({max_bytes})")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise InputError(path, f"cannot open: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(path, f"not a regular file: {file_kind(info.st_mode)}")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InputError(path, f"file grew over limits.max_file_bytes ({max_bytes}) while read")
+    return data, info
+
+
+@dataclass(frozen=True)
+class SpoolPaths:
+    requests: Path
+    processing: Path
+    done: Path
+    rejected: Path
+    decisions: Path
+    state: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SpoolPaths:
+        folders = settings.watcher.folders
+        return cls(
+            requests=settings.path(folders.requests),
+            processing=settings.path(folders.processing),
+            done=settings.path(folders.done),
+            rejected=settings.path(folders.rejected),
+            decisions=settings.path(folders.decisions),
+            state=settings.path(folders.state),
+        )
+
+    def all(self) -> tuple[Path, ...]:
+        return (self.requests, self.processing, self.done, self.rejected, self.decisions, self.state)
+
+
+class Spool:
+    def __init__(self, paths: SpoolPaths) -> None:
+        self.paths = paths
+        # Picking a free name and renaming onto it must be one step: worker threads archive at the same time.
+        self._move_lock = threading.Lock()
+
+    def ensure(self) -> None:
+        for folder in self.paths.all():
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def scan(self) -> list[Path]:
+        """Request candidates waiting in the spool, oldest first."""
+        return self._entries(self.paths.requests)
+
+    def claimed(self) -> list[Path]:
+        """Requests claimed by a daemon that stopped before finishing them."""
+        return self._entries(self.paths.processing)
+
+    def _entries(self, folder: Path) -> list[Path]:
+        found: list[tuple[int, str]] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if is_candidate(entry.name) and entry.path not in self._own_folders():
+                    try:
+                        found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
+                    except FileNotFoundError:
+                        continue
+        return [folder / name for _, name in sorted(found)]
+
+    def _own_folders(self) -> set[str]:
+        return {str(self.paths.processing), str(self.paths.done), str(self.paths.rejected)}
+
+    def claim(self, path: Path) -> Path | None:
+        """Move a request into processing/; None when it is gone (another claim or its producer took it)."""
+        try:
+            return self._move(path, self.paths.processing, path.name)
+        except FileNotFoundError:
+            return None
+
+    def decision_path(self, request_id: str) -> Path:
+        return self.paths.decisions / f"{request_id}.json"
+
+    def has_decision(self, request_id: str) -> bool:
+        return self.decision_path(request_id).exists()
+
+    def write_decision(self, request_id: str, record: dict[str, Any]) -> Path:
+        return atomic_write_json(self.decision_path(request_id), record)
+
+    def archive(self, claimed: Path, *, duplicate: bool = False) -> Path:
+        # Not made durable: if the rename is lost, recovery finds the decision and archives the request again.
+        name = f"{claimed.stem}.duplicate{claimed.suffix}" if duplicate else claimed.name
+        return self._move(claimed, self.paths.done, name)
+
+    def reject(self, path: Path, rule: str, details: list[str], request_id: str | None = None) -> Path:
+        """Move a bad request to rejected/ next to ``<name>.error.json``; the error is written first."""
+        with self._move_lock:
+            target = self._free_name(self.paths.rejected, path.name)
+            record = self._error_record(path.name, target, rule, details, request_id)
+            atomic_write_json(target.with_name(target.name + ERROR_SUFFIX), record)
+            try:
+                os.replace(path, target)
+            except FileNotFoundError:
+                pass  # already moved by an earlier attempt; the error record stands
+        return target
+
+    def record_error(self, key: str, source: Path, rule: str, details: list[str]) -> Path:
+        """An error about a file that stays where it is (a step output): ``rejected/<key>.error.json``."""
+        target = self.paths.rejected / f"{key}{ERROR_SUFFIX}"
+        return atomic_write_json(target, self._error_record(str(source), source, rule, details, key))
+
+    def has_error(self, key: str) -> bool:
+        return (self.paths.rejected / f"{key}{ERROR_SUFFIX}").exists()
+
+    def _error_record(
+        self, name: str, where: Path, rule: str, details: list[str], request_id: str | None
+    ) -> dict[str, Any]:
+        return {
+            "file": name,
+            "path": str(where),
+            "request_id": request_id,
+            "rule": rule,
+            "details": details,
+            "rejected_at": now_iso(),
+        }
+
+    def _move(self, source: Path, folder: Path, name: str) -> Path:
+        with self._move_lock:
+            target = self._free_name(folder, name)
+            os.replace(source, target)
+        return target
+
+    @staticmethod
+    def _free_name(folder: Path, name: str) -> Path:
+        """``name`` in ``folder``, or ``stem.N.suffix`` when taken (an archive never overwrites)."""
+        stem, dot, suffix = name.rpartition(".")
+        if not dot:
+            stem, suffix = name, ""
+        candidate, n = folder / name, 1
+        while os.path.lexists(candidate) or os.path.lexists(f"{candidate}{ERROR_SUFFIX}"):
+            candidate = folder / (f"{stem}.{n}.{suffix}" if dot else f"{stem}.{n}")
+            n += 1
+        return candidate
+
+    def counts(self) -> dict[str, int]:
+        """Entries per folder (the spool itself counts only request candidates)."""
+        result = {"requests": len(self.scan())}
+        for label in ("processing", "done", "rejected", "decisions"):
+            folder: Path = getattr(self.paths, label)
+            with os.scandir(folder) as entries:
+                result[label] = sum(1 for e in entries if not e.name.startswith("."))
+        return result

@@ -1,0 +1,45 @@
+"""A wake-up call for the main loop that threads and signal handlers can both use: a self-pipe.
+
+``wait(timeout)`` returns as soon as any thread calls ``set()``, or a signal arrives (the pipe is registered with
+``signal.set_wakeup_fd``, so the C-level handler writes to it and no Python lock is taken inside a handler).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+
+
+class Waker:
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def set(self) -> None:
+        try:
+            os.write(self._write, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: a wake-up is already pending
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block until woken or ``timeout`` seconds pass; True when woken. Pending wake-ups are consumed."""
+        ready, _, _ = select.select([self._read], [], [], None if timeout is None else max(0.0, timeout))
+        if not ready:
+            return False
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        return True
+
+    def wake_on_signals(self) -> int:
+        """Make signals wake ``wait``; returns the previous wakeup fd (main thread only)."""
+        return signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,59 @@
+"""What the daemon watches, and what a path found there is: a request, a step's output, or nothing of ours."""
+
+from __future__ import annotations
+
+import glob
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from handlers.step_evaluation import WILDCARDS, fixed_prefix
+from watcher.config import Settings
+from watcher.spool import IGNORED_SUFFIXES, is_candidate
+
+REQUEST = "request"
+
+
+class WatchSet:
+    def __init__(self, settings: Settings) -> None:
+        self.requests = settings.path(settings.watcher.folders.requests)
+        self.root = settings.root
+        # step number -> glob of its output files, relative to the root unless absolute
+        self.step_globs = {step: cfg.output_glob for step, cfg in settings.watcher.steps.items()}
+        self._folders = self._watch_folders(settings)
+
+    @staticmethod
+    def _watch_folders(settings: Settings) -> dict[Path, bool]:
+        """Folder -> recursive. Step output folders are watched down to the first wildcard of their glob."""
+        folders = {settings.path(settings.watcher.folders.requests): False}
+        for cfg in settings.watcher.steps.values():
+            folder = settings.path(fixed_prefix(cfg.output_glob))
+            wild_dirs = any(WILDCARDS & set(part) for part in Path(cfg.output_glob).parts[:-1])
+            folders[folder] = folders.get(folder, False) or wild_dirs
+        return folders
+
+    def folders(self) -> list[tuple[Path, bool]]:
+        return list(self._folders.items())
+
+    def role(self, path: Path) -> str | None:
+        """``REQUEST``, a step number, or None for a path that is not ours (temp files, our subfolders)."""
+        if path.parent == self.requests:
+            return REQUEST if is_candidate(path.name) else None
+        if path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES):
+            return None
+        relative = self.relative(path)
+        for step, pattern in self.step_globs.items():
+            if fnmatchcase(str(path) if Path(pattern).is_absolute() else relative, pattern):
+                return step
+        return None
+
+    def step_outputs(self) -> list[Path]:
+        """Every existing step output file (the start-up scan and the rescan)."""
+        found: dict[Path, None] = {}
+        for pattern in self.step_globs.values():
+            for name in sorted(glob.glob(pattern, root_dir=self.root, recursive=True)):
+                found[self.root / name] = None
+        return list(found)
+
+    def relative(self, path: Path) -> str:
+        """How a request names the file: relative to the root when inside it."""
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
