@@ -14,12 +14,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from watcher.config import LLMServerConfig, WatcherConfig
+from watcher.decisions import decision_schemas
 from watcher.resources import packaged_dir
 
 # File name in schemas/ -> the model that is the source of truth for it.
 SCHEMAS: dict[str, type[BaseModel]] = {
     "llm_server_config.schema.json": LLMServerConfig,
     "watcher_config.schema.json": WatcherConfig,
+    **decision_schemas(),
 }
 
 

@@ -1,0 +1,154 @@
+"""HTTP client for one llama-server: ``/health``, ``/props`` and ``/completion`` (optionally with a GBNF grammar).
+
+httpx errors never leave this module: a connection failure, a timeout or a 5xx becomes ``ServerUnavailable``;
+a 400 about the grammar becomes ``GrammarRejected``; any other 4xx becomes ``RequestRejected``. Each names the
+server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from watcher.errors import GrammarRejected, RequestRejected, ServerUnavailable
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    content: str
+    stop_type: str  # "eos", "limit" (token limit reached: the answer is truncated), "word" or "none"
+    tokens_predicted: int
+    tokens_evaluated: int
+    prompt_ms: float
+    predicted_ms: float
+    model: str | None
+    build: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.stop_type == "limit"
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_predicted / (self.predicted_ms / 1000) if self.predicted_ms > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class ServerProps:
+    model: str | None
+    build: str | None
+    chat_template: str
+    total_slots: int | None
+
+
+class LlamaClient:
+    """One server at ``base_url``; ``name`` is the server's name in the config, used in every error."""
+
+    def __init__(self, base_url: str, name: str = "primary", timeout: float = 180.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.name = name
+        self._timeout = timeout
+        self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LlamaClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def health(self) -> bool:
+        """True when the server answers /health with 200 (503 while it loads the model)."""
+        try:
+            return self._http.get("/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def props(self) -> ServerProps:
+        data = self._request("GET", "/props")
+        return ServerProps(
+            model=data.get("model_alias") or data.get("model_path"),
+            build=data.get("build_info"),
+            chat_template=str(data.get("chat_template") or ""),
+            total_slots=data.get("total_slots"),
+        )
+
+    def complete(
+        self,
+        prompt: str,
+        grammar: str | None = None,
+        *,
+        n_predict: int = 384,
+        temperature: float = 0.0,
+        seed: int = 42,
+        cache_prompt: bool = True,
+    ) -> CompletionResult:
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "n_predict": n_predict,
+            "temperature": temperature,
+            "seed": seed,
+            "cache_prompt": cache_prompt,
+        }
+        if grammar is not None:
+            body["grammar"] = grammar
+        return _result(self._request("POST", "/completion", body))
+
+    def grammar_compiles(self, grammar: str) -> None:
+        """Raise GrammarRejected if the server cannot parse the grammar; nothing is generated."""
+        self.complete("", grammar, n_predict=1, cache_prompt=False)
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.TimeoutException as exc:
+            raise ServerUnavailable(self.name, f"{method} {path}: no answer within {self._timeout:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise ServerUnavailable(self.name, f"{method} {path} at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise self._status_error(method, path, response)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ServerUnavailable(self.name, f"{method} {path}: answer is not JSON") from exc
+        if not isinstance(data, dict):
+            raise ServerUnavailable(self.name, f"{method} {path}: answer is not a JSON object")
+        return data
+
+    def _status_error(self, method: str, path: str, response: httpx.Response) -> Exception:
+        message = _error_message(response)
+        if response.status_code == 400 and "grammar" in message.lower():
+            return GrammarRejected(self.name, message)
+        text = f"{method} {path}: HTTP {response.status_code}: {message}"
+        if 400 <= response.status_code < 500:
+            return RequestRejected(self.name, text)
+        return ServerUnavailable(self.name, text)
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:500]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message", error))
+    return str(error or data)[:500]
+
+
+def _result(data: dict[str, Any]) -> CompletionResult:
+    timings = data.get("timings") or {}
+    return CompletionResult(
+        content=str(data.get("content", "")),
+        stop_type=str(data.get("stop_type") or "none"),
+        tokens_predicted=int(data.get("tokens_predicted") or 0),
+        tokens_evaluated=int(data.get("tokens_evaluated") or 0),
+        prompt_ms=float(timings.get("prompt_ms") or 0.0),
+        predicted_ms=float(timings.get("predicted_ms") or 0.0),
+        model=data.get("model"),
+        build=data.get("build_info"),
+    )
