@@ -262,19 +262,20 @@ class LLMLifecycleManager:
 
     def status(self) -> ServerStatus:
         """A snapshot; never waits for a start or stop under way. Sees servers started by other processes too."""
-        server, owner, pid, uptime = self._server, "", None, None
+        server, owner, pid, uptime, startups = self._server, "", None, None, self._startups
         if server is not None and server.alive():
             owner, pid, uptime = server.found_by, server.record.pid, time.monotonic() - server.started
         else:
             record = read_record(self.record_file)
             if record is not None and record.process() is not None:
                 owner, pid, uptime = "pid record", record.pid, max(0.0, time.time() - record.started_at)
+                startups = max(startups, record.startup)
         state: State = self._state if self._state in ("starting", "stopping") else "running" if pid else "stopped"
-        kv = self._kv
+        kv = self.kv_estimate()
         return ServerStatus(
             name=self._name, state=state, healthy=pid is not None and self.is_healthy(), pid=pid,
             host=self.config.host, port=self.config.port, base_url=self.base_url, owner=owner, uptime_sec=uptime,
-            startups=self._startups, model=server.record.model if server else self._model_name(),
+            startups=startups, model=server.record.model if server else self._model_name(),
             ctx_size=self.config.context_length, kv_cache_est_bytes=kv.bytes_per_gpu if kv else None,
             rss_bytes=process_rss(pid) if pid else None, in_flight=self._in_flight,
             idle_seconds_left=self.idle_seconds_left(), log_file=str(self.log_file),

@@ -45,7 +45,7 @@ class ServerStatus:
     base_url: str
     owner: str  # "this process", "pid record", "process scan" or "" when stopped
     uptime_sec: float | None
-    startups: int  # successful starts by this manager
+    startups: int  # successful starts by this manager (or the pid record's count, for another process's server)
     model: str | None
     ctx_size: int
     kv_cache_est_bytes: int | None
