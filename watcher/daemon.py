@@ -27,9 +27,9 @@ from watcher.dispatch import Dispatcher
 from watcher.errors import WatcherError
 from watcher.exitcodes import ExitCode
 from watcher.intake import Intake
-from watcher.processing import Job, Outcome, run_job
 from watcher.lock import LOCK_NAME, SpoolLock
 from watcher.metrics import Metrics
+from watcher.processing import Job, Outcome, run_job
 from watcher.protocols import StepJudge
 from watcher.sdnotify import Notifier, watchdog_interval
 from watcher.seen import SEEN_NAME, SeenOutputs
@@ -48,7 +48,7 @@ class Lifecycle(Protocol):
 
     def stop(self) -> Any: ...
 
-    def status(self) -> Mapping[str, Any]: ...
+    def status(self) -> Any: ...  # a mapping, or an object with as_dict()
 
 
 class NullLifecycle:
@@ -100,6 +100,7 @@ class Daemon:
         self._reload_settings, self._judge_factory = reload, judge_factory
         self.drain_timeout = drain_timeout if drain_timeout is not None else default_drain_timeout(settings)
         self.flags = Flags()
+        self.ready = threading.Event()  # set once the start-up scan is done (what READY=1 tells systemd)
         self.waker = Waker()
         self.notifier = notifier or Notifier()
         self.spool = Spool(SpoolPaths.from_settings(settings))
@@ -110,7 +111,14 @@ class Daemon:
         self.workers = worker_count(settings)
         self.pool: WorkerPool[Job, Outcome] | None = None
         self.dispatcher = Dispatcher(
-            settings, judge, self.spool, self.seen, self.metrics, self._submit, self._busy, self.workers * 2
+            settings=settings,
+            judge=judge,
+            spool=self.spool,
+            seen=self.seen,
+            metrics=self.metrics,
+            submit=self._submit,
+            busy=self._busy,
+            capacity=self.workers * 2,  # one queued job per worker, so no worker waits for the main loop
         )
         self.state = StateWriter(self)
         self._watchdog_every = watchdog_interval()
@@ -133,6 +141,14 @@ class Daemon:
 
     def start(self) -> None:
         self.lock.acquire()
+        try:
+            self._start()
+        except BaseException:
+            self.intake.stop()
+            self.lock.release()
+            raise
+
+    def _start(self) -> None:
         self.spool.ensure()
         self.pool = WorkerPool(self.workers, self._work, self.waker.set)
         recovered = self.dispatcher.recover()
@@ -149,6 +165,7 @@ class Daemon:
             recovered,
             len(self.dispatcher.settler),
         )
+        self.ready.set()
         self.notifier.ready(self.state.status_line())
 
     def loop_once(self, now: float | None = None) -> float:
@@ -199,11 +216,16 @@ class Daemon:
             return
         self._next_tick = now + TICK_SEC
         try:
-            self.lifecycle.idle_check_and_stop()
+            self._count_stop(self.lifecycle.idle_check_and_stop())
         except WatcherError as exc:
             logger.error("idle check of the LLM server failed: {}", exc)
         self.seen.flush()
         self.state.tick(now)
+
+    def _count_stop(self, report: object) -> None:
+        """Lifecycle stop reports say whether a server was stopped; None means nothing was."""
+        if report is not None and getattr(report, "stopped", True):
+            self.state.server_stops += 1
 
     def _install_signals(self) -> None:
         self.waker.wake_on_signals()
@@ -260,7 +282,7 @@ class Daemon:
             forced = self._drain()
             self.pool.close()
         try:
-            self.lifecycle.stop()
+            self._count_stop(self.lifecycle.stop())
         except WatcherError as exc:
             logger.error("stopping the LLM server failed: {}", exc)
         self.seen.flush()

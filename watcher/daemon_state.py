@@ -1,14 +1,14 @@
 """What the running daemon tells the outside: ``<state>/status.json``, the metrics file and systemd's STATUS=.
 
-``watcher status`` reads the status file; it is rewritten atomically when the status line changes and at least
-every ``FILES_EVERY_SEC`` seconds, so its ``updated_at`` shows the daemon is alive.
+``watcher status`` reads the status file. It is rewritten atomically when the status line changes and at least
+every ``FILES_EVERY_SEC`` seconds, so its ``updated_at`` shows the daemon is alive. The LLM server's status is
+asked for at that pace too (it may probe the server's /health).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -24,34 +24,39 @@ STATUS_NAME = "status.json"
 FILES_EVERY_SEC = 5.0
 
 
-def server_state(server: Mapping[str, Any]) -> str:
-    state = server.get("state")
-    if isinstance(state, str):
-        return state
-    running = server.get("running")
-    return "unknown" if running is None else ("running" if running else "stopped")
+def as_mapping(status: Any) -> dict[str, Any]:
+    """A lifecycle status (a dataclass with ``as_dict`` or a mapping) as JSON-ready data."""
+    data = status.as_dict() if hasattr(status, "as_dict") else dict(status)
+    result: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return result
 
 
 class StateWriter:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.started_at = now_iso()
+        self.server_stops = 0
+        self._server: dict[str, Any] = {}
         self._line = ""
         self._next_files = 0.0
 
-    def server(self) -> Mapping[str, Any]:
+    def refresh_server(self) -> dict[str, Any]:
         try:
-            return self.daemon.lifecycle.status()
+            server = as_mapping(self.daemon.lifecycle.status())
         except Exception as exc:  # status must never take the daemon down
-            return {"state": "unknown", "error": str(exc)}
+            server = {"state": "unknown", "error": str(exc)}
+        server["stops"] = self.server_stops
+        server["up"] = server.get("state") == "running"
+        self._server = server
+        return server
 
-    def status_line(self, server: Mapping[str, Any] | None = None) -> str:
+    def status_line(self) -> str:
         daemon = self.daemon
         running = daemon.pool.running if daemon.pool is not None else 0
-        state = server_state(server if server is not None else self.server())
+        state = self._server.get("state", "unknown")
         return f"queue {daemon.dispatcher.depth}, in flight {running}, server {state}"
 
-    def snapshot(self, state: str, server: Mapping[str, Any]) -> dict[str, Any]:
+    def snapshot(self, state: str) -> dict[str, Any]:
         daemon = self.daemon
         return {
             "pid": os.getpid(),
@@ -64,33 +69,37 @@ class StateWriter:
             "in_flight": daemon.pool.running if daemon.pool is not None else 0,
             "queue_depth": daemon.dispatcher.depth,
             "outcomes": dict(daemon.metrics.outcomes),
-            "server": json.loads(json.dumps(dict(server), default=str)),
+            "server": self._server,
         }
 
     def started(self) -> None:
-        self.write("running", self.server())
+        self.refresh_server()
+        self.write("running")
 
     def stopped(self) -> None:
-        self.write("stopped", self.server())
+        self.refresh_server()
+        self.write("stopped")
 
     def tick(self, now: float) -> None:
-        server = self.server()
-        line = self.status_line(server)
-        changed = line != self._line
-        if changed:
+        files_due = now >= self._next_files
+        if files_due:
+            self.refresh_server()
+        line = self.status_line()
+        if line != self._line:
             self.daemon.notifier.status(line)
             self._line = line
-        if changed or now >= self._next_files:
-            self.write("running", server)
+            files_due = True
+        if files_due:
+            self.write("running")
             self._next_files = now + FILES_EVERY_SEC
 
-    def write(self, state: str, server: Mapping[str, Any]) -> None:
+    def write(self, state: str) -> None:
         daemon = self.daemon
         folder = daemon.spool.paths.state
         gauges = {"queue_depth": float(daemon.dispatcher.depth), "workers": float(daemon.workers)}
         gauges["in_flight"] = float(daemon.pool.running if daemon.pool is not None else 0)
         try:
-            atomic_write_json(folder / STATUS_NAME, self.snapshot(state, server), durable=False)
-            daemon.metrics.write(folder / METRICS_NAME, gauges, server)
+            atomic_write_json(folder / STATUS_NAME, self.snapshot(state), durable=False)
+            daemon.metrics.write(folder / METRICS_NAME, gauges, self._server)
         except OSError as exc:
             logger.warning("cannot write status or metrics in {}: {}", folder, exc)

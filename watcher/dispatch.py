@@ -22,8 +22,8 @@ from loguru import logger
 from handlers.step_evaluation import EvaluateStepRequest
 from watcher.config import Settings
 from watcher.errors import InputError, PolicyViolation
-from watcher.processing import Job, Outcome, rule_of
 from watcher.metrics import Metrics
+from watcher.processing import Job, Outcome, rule_of
 from watcher.protocols import StepJudge
 from watcher.requests import Request, decode_json, parse_request, validate_request
 from watcher.seen import SeenOutputs
@@ -39,6 +39,7 @@ IO_RETRY_LIMIT = 8  # file system errors give up after this many attempts; an ab
 class Dispatcher:
     def __init__(
         self,
+        *,
         settings: Settings,
         judge: StepJudge,
         spool: Spool,
@@ -170,6 +171,7 @@ class Dispatcher:
         self.settler.done(path)
         if request_id in self.seen:
             self.settler.mark_processed(path, signature(info))
+            self.metrics.outcome("unchanged")
             return
         model = EvaluateStepRequest(type="evaluate_step", id=request_id, step=step, file=self.watchset.relative(path))
         request = Request(id=request_id, type="evaluate_step", model=model, sha256=sha)

@@ -6,6 +6,7 @@ scan and the periodic rescan; the polling observer serves filesystems without in
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -61,6 +62,7 @@ class Intake:
         self._wake()
 
     def start(self, folders: Iterable[tuple[Path, bool]]) -> None:
+        folders = list(folders)
         observer: BaseObserver = PollingObserver() if self._polling else Observer()
         handler = HintHandler(self._put)
         for folder, recursive in folders:
@@ -73,8 +75,14 @@ class Intake:
 
     def stop(self) -> None:
         if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+            # watchdog logs an error when its reader thread races the stop; nothing is lost by it.
+            emitter_log = logging.getLogger("watchdog.observers.inotify")
+            emitter_log.disabled = True
+            try:
+                self._observer.stop()
+                self._observer.join(timeout=5)
+            finally:
+                emitter_log.disabled = False
             self._observer = None
 
     def restart(self, folders: Iterable[tuple[Path, bool]], *, polling: bool) -> None:

@@ -18,9 +18,9 @@ METRICS_NAME = "watcher.prom"
 BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 # Lifecycle status keys exported when present and numeric: key -> (metric, type, help).
 SERVER_KEYS = {
-    "starts": ("watcher_llm_server_starts_total", "counter", "LLM server starts by this daemon."),
+    "startups": ("watcher_llm_server_starts_total", "counter", "LLM server starts by this daemon."),
     "stops": ("watcher_llm_server_stops_total", "counter", "LLM server stops by this daemon."),
-    "running": ("watcher_llm_server_up", "gauge", "1 while the LLM server is running."),
+    "up": ("watcher_llm_server_up", "gauge", "1 while the LLM server is running."),
     "uptime_sec": ("watcher_llm_server_uptime_seconds", "gauge", "Seconds since the server started."),
 }
 
@@ -50,7 +50,10 @@ class Metrics:
             *(f'watcher_requests_total{{outcome="{k}"}} {v}' for k, v in sorted(self.outcomes.items())),
             "# HELP watcher_evaluation_seconds Time a handler took to produce a decision.",
             "# TYPE watcher_evaluation_seconds histogram",
-            *(f'watcher_evaluation_seconds_bucket{{le="{b}"}} {n}' for b, n in zip(BUCKETS, self._buckets)),
+            *(
+                f'watcher_evaluation_seconds_bucket{{le="{b}"}} {n}'
+                for b, n in zip(BUCKETS, self._buckets, strict=True)
+            ),
             f'watcher_evaluation_seconds_bucket{{le="+Inf"}} {self._count}',
             f"watcher_evaluation_seconds_sum {self._sum:.6f}",
             f"watcher_evaluation_seconds_count {self._count}",
@@ -60,9 +63,9 @@ class Metrics:
         for name, value in sorted(gauges.items()):
             lines += [f"# TYPE watcher_{name} gauge", f"watcher_{name} {value:g}"]
         for key, (metric, kind, text) in SERVER_KEYS.items():
-            value = server.get(key)
-            if isinstance(value, bool | int | float):
-                lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}", f"{metric} {float(value):g}"]
+            reported = server.get(key)
+            if isinstance(reported, bool | int | float):
+                lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}", f"{metric} {float(reported):g}"]
         return "\n".join(lines) + "\n"
 
     def write(self, file: Path, gauges: Mapping[str, float], server: Mapping[str, Any]) -> None:

@@ -57,28 +57,28 @@ class Outcome:
 
 def run_job(job: Job, spool: Spool) -> Outcome:
     """Never raises: every failure becomes an Outcome the main loop can count and act on."""
-    log = logger.bind(request_id=job.id)
+    request_log = logger.bind(request_id=job.id)
     start = time.perf_counter()
     try:
         record, result = _decide(job)
+        seconds = time.perf_counter() - start  # the evaluation alone, for the latency histogram
         spool.write_decision(job.id, decision_record(job, record))
         if job.kind == "request":
             spool.archive(job.path)
     except (LLMServerError, OSError) as exc:
-        log.warning("will retry: {}", exc)
+        request_log.warning("will retry: {}", exc)
         server_down = isinstance(exc, LLMServerError)
         return Outcome(job, "retry", time.perf_counter() - start, str(exc), server_down=server_down)
     except (InputError, PolicyViolation) as exc:
         rule, details = rule_of(exc)
         _reject(job, spool, rule, details)
-        log.warning("rejected: {}", rule)
+        request_log.warning("rejected: {}", rule)
         return Outcome(job, "rejected", time.perf_counter() - start, rule)
     except Exception as exc:
-        log.exception("handler failed")
+        request_log.exception("handler failed")
         _reject(job, spool, f"handler failed: {type(exc).__name__}: {exc}", [])
         return Outcome(job, "rejected", time.perf_counter() - start, str(exc))
-    seconds = time.perf_counter() - start
-    log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
+    request_log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
     return Outcome(job, result, seconds)
 
 

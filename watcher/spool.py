@@ -10,6 +10,7 @@ Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` after an ``lstat``: a symlink,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -113,9 +114,10 @@ class Spool:
 
     def _entries(self, folder: Path) -> list[Path]:
         found: list[tuple[int, str]] = []
+        own = self._own_folders()
         with os.scandir(folder) as entries:
             for entry in entries:
-                if is_candidate(entry.name) and entry.path not in self._own_folders():
+                if is_candidate(entry.name) and entry.path not in own:
                     try:
                         found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
                     except FileNotFoundError:
@@ -152,10 +154,9 @@ class Spool:
             target = self._free_name(self.paths.rejected, path.name)
             record = self._error_record(path.name, target, rule, details, request_id)
             atomic_write_json(target.with_name(target.name + ERROR_SUFFIX), record)
-            try:
+            # FileNotFoundError: moved by an earlier attempt; the error record stands.
+            with contextlib.suppress(FileNotFoundError):
                 os.replace(path, target)
-            except FileNotFoundError:
-                pass  # already moved by an earlier attempt; the error record stands
         return target
 
     def record_error(self, key: str, source: Path, rule: str, details: list[str]) -> Path:
@@ -202,5 +203,6 @@ class Spool:
         for label in ("processing", "done", "rejected", "decisions"):
             folder: Path = getattr(self.paths, label)
             with os.scandir(folder) as entries:
-                result[label] = sum(1 for e in entries if not e.name.startswith("."))
+                names = (e.name for e in entries)
+                result[label] = sum(1 for n in names if not n.startswith(".") and not n.endswith(ERROR_SUFFIX))
         return result

@@ -1,0 +1,168 @@
+"""When a file may be read: complete hints, settling, the grace period for files that do not parse; events."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import wait_until
+from watcher.intake import Intake
+from watcher.settle import Settler
+from watcher.waker import Waker
+
+pytestmark = pytest.mark.timeout(30)
+OLD = time.time() + 3600  # a wall clock an hour after every test file's mtime: "written long ago"
+
+
+def settler(settle: float = 0.5, grace: float = 2.0, wall: float | None = None) -> Settler:
+    return Settler(settle, grace, wall=(lambda: wall) if wall is not None else time.time)
+
+
+def test_a_file_renamed_into_place_is_ready_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text("{}")
+    s = settler(wall=0.0)  # mtime age cannot help: only the complete hint makes it ready
+    s.hint(path, complete=True)
+    s.update(now=100.0)
+    assert s.take(10) == [path]
+
+
+def test_a_changing_file_waits_until_it_settles(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text("{")
+    s = settler(settle=0.5, wall=0.0)
+    s.hint(path)
+    s.update(now=100.0)
+    assert s.take(10) == [] and s.next_deadline() == pytest.approx(100.5)
+    path.write_text("{}")  # changed before the deadline: the clock starts again
+    s.update(now=100.5)
+    assert s.take(10) == [] and s.next_deadline() == pytest.approx(101.0)
+    s.update(now=101.0)
+    assert s.take(10) == [path]
+
+
+def test_an_old_file_found_by_a_scan_is_ready(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text("{}")
+    s = settler(wall=OLD)
+    s.hint(path)
+    s.update(now=5.0)
+    assert s.take(10) == [path]
+
+
+def test_an_unparseable_file_is_rejected_only_after_the_grace_period(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text("{")
+    s = settler(settle=0.1, grace=2.0, wall=0.0)
+    s.hint(path, complete=True)
+    s.update(now=10.0)
+    assert s.take(1) == [path]
+    assert s.failed(path, now=10.0) is False  # keep waiting: the producer may still be writing
+    s.update(now=11.0)
+    assert s.take(1) == []
+    s.update(now=12.0)
+    assert s.take(1) == [path]  # offered once more after the grace period
+    assert s.failed(path, now=12.0) is True
+
+
+def test_a_change_after_a_failed_parse_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text("{")
+    s = settler(settle=0.1, grace=5.0, wall=0.0)
+    s.hint(path, complete=True)
+    s.update(now=10.0)
+    s.take(1)
+    s.failed(path, now=10.0)
+    path.write_text("{}  ")
+    s.hint(path, complete=True)
+    s.update(now=10.2)
+    assert s.take(1) == [path]
+
+
+def test_processed_content_is_not_offered_again(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    path.write_text("{}")
+    s = settler(wall=OLD)
+    s.hint(path)
+    s.update(now=1.0)
+    [taken] = s.take(1)
+    s.done(taken)
+    s.mark_processed(path, _sig(path))
+    s.hint(path)
+    s.update(now=2.0)
+    assert s.take(1) == [] and len(s) == 0
+
+
+def test_a_vanished_file_is_forgotten(tmp_path: Path) -> None:
+    s = settler()
+    s.hint(tmp_path / "gone.json")
+    s.update(now=1.0)
+    assert len(s) == 0
+
+
+def test_directories_and_symlinks_are_ready_at_once_for_rejection(tmp_path: Path) -> None:
+    (tmp_path / "d.json").mkdir()
+    (tmp_path / "l.json").symlink_to("/etc/hostname")
+    s = settler(wall=0.0)
+    for name in ("d.json", "l.json"):
+        s.hint(tmp_path / name)
+    s.update(now=1.0)
+    assert sorted(p.name for p in s.take(10)) == ["d.json", "l.json"]
+
+
+def test_take_respects_the_limit_and_keeps_order(tmp_path: Path) -> None:
+    s = settler(wall=0.0)
+    paths = [tmp_path / f"{i}.json" for i in range(5)]
+    for path in paths:
+        path.write_text("{}")
+        s.hint(path, complete=True)
+    s.update(now=1.0)
+    assert s.take(2) == paths[:2] and s.take(10) == paths[2:]
+
+
+def _sig(path: Path) -> tuple[int, int, int]:
+    info = os.lstat(path)
+    return (info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+@pytest.mark.parametrize("polling", [False, True])
+def test_events_become_hints_and_wake_the_loop(tmp_path: Path, polling: bool) -> None:
+    waker = Waker()
+    intake = Intake(waker.set, polling=polling)
+    intake.start([(tmp_path, False)])
+    hints: list[tuple[Path, bool]] = []
+    try:
+        temp = tmp_path / ".r.json.tmp"
+        temp.write_text("{}")
+        os.rename(temp, tmp_path / "r.json")
+
+        def got_it() -> bool:
+            waker.wait(0.05)
+            hints.extend(intake.drain())
+            return (tmp_path / "r.json", True) in hints or (polling and (tmp_path / "r.json", False) in hints)
+
+        assert wait_until(got_it, timeout=5)
+    finally:
+        intake.stop()
+        waker.close()
+
+
+def test_waker_wakes_a_waiting_thread() -> None:
+    waker = Waker()
+    woke = threading.Event()
+
+    def wait() -> None:
+        if waker.wait(10):
+            woke.set()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    waker.set()
+    thread.join(5)
+    assert woke.is_set()
+    assert waker.wait(0) is False  # consumed
+    waker.close()
