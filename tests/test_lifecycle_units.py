@@ -11,6 +11,7 @@ import pytest
 
 from tests.lifecycle_fixtures import make_settings
 from watcher.config import Settings
+from watcher.llm import memory
 from watcher.llm.launch import _cache_options, build_command, build_env
 from watcher.llm.lifecycle import LLMLifecycleManager, get_lifecycle_manager
 from watcher.llm.pidrecord import PidRecord, read_record, record_path, remove_record
@@ -117,3 +118,30 @@ def test_stop_report_summary() -> None:
         "llm server 'primary' (pid 42, found by pid record) killed after the stop timeout in 1.23s; RSS freed 2.00 GB"
     )
     assert StopReport("primary", False).summary() == "llm server 'primary': nothing to stop"
+
+
+FAKE_NVIDIA_SMI = """#!/bin/sh
+case "$1" in
+  --query-gpu=*) echo "0, 1000"; echo "1, 2000" ;;
+  --query-compute-apps=*) echo "1234, 500"; echo "999, 100" ;;
+esac
+"""
+
+
+def test_gpu_memory_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(FAKE_NVIDIA_SMI)
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    memory._nvidia_smi.cache_clear()
+    memory.gpu_count.cache_clear()
+    try:
+        assert memory.gpu_memory_used() == {0: 1000 * memory.MIB, 1: 2000 * memory.MIB}
+        assert memory.gpu_count() == 2
+        assert memory.gpu_memory_of([1234]) == 500 * memory.MIB
+        # pid 1234 stays listed: after the bound, what it still holds is not counted as freed.
+        assert memory.wait_gpu_released([1234], 600 * memory.MIB, bound_sec=0) == 100 * memory.MIB
+        assert memory.wait_gpu_released([4321], 300 * memory.MIB, bound_sec=5) == 300 * memory.MIB
+    finally:
+        memory._nvidia_smi.cache_clear()
+        memory.gpu_count.cache_clear()
