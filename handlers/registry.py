@@ -25,7 +25,12 @@ from watcher.protocols import StepJudge
 from watcher.requests import RequestBase
 from watcher.resources import schema_path
 
-HANDLER_MODULES = ("handlers.step_evaluation",)
+HANDLER_MODULES = (
+    "handlers.step_evaluation",
+    "handlers.chapter_13",
+    "handlers.run_selfplay",
+    "handlers.run_learning_loop",
+)
 
 
 @dataclass(frozen=True)

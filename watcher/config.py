@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from watcher.config_jobs import JobsConfig, LearningLoopConfig, PolicyConfig
 from watcher.errors import ConfigError
 from watcher.resources import packaged_dir
 
@@ -223,6 +224,13 @@ class WatcherConfig(Frozen):
     limits: Limits = Field(default_factory=Limits, description="Size and concurrency limits.")
     intake: Intake = Field(default_factory=Intake, description="How the spool is watched.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="How the model is asked.")
+    jobs: JobsConfig = Field(default_factory=JobsConfig, description="GPU jobs: selfplay and how jobs are run.")
+    policy: PolicyConfig = Field(
+        default_factory=PolicyConfig, description="Limits of autonomous action; outside them, an escalation."
+    )
+    learning_loop: LearningLoopConfig = Field(
+        default_factory=LearningLoopConfig, description="Steps of the learning loop and its retry bound."
+    )
 
     @model_validator(mode="after")
     def _checks_name_known_steps(self) -> WatcherConfig:

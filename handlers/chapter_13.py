@@ -1,0 +1,161 @@
+"""``chapter_13``: the advisor's proposals, checked against the policy, dispatched in order, one trace.
+
+    request -> proposals -> policy (before anything runs; the plan is recorded once, with its baseline values)
+            denied   -> <folders.escalations>/<id>.json with the reasons; nothing executed
+            approved -> each action in order: adjust_parameter (value in force), run_selfplay,
+                        run_learning_loop, no_action; an action that does not end in proceed stops the plan
+                        and is escalated with the trace so far
+    -> one decision record: every proposal with its verdict, what ran, exit codes, the judgements
+
+``execute_plan`` is shared with the direct ``run_selfplay`` and ``run_learning_loop`` requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+from pydantic import Field
+
+from handlers.dispatch import Autonomy, Dispatcher
+from handlers.registry import HandlerContext, HandlerSpec
+from watcher.config import Settings
+from watcher.config_jobs import Risk
+from watcher.decisions import AdjustParameterAction, Chapter13Advice
+from watcher.errors import PolicyViolation
+from watcher.policy import PlanContext, Proposal, Value, decide_plan, set_value, write_escalation
+from watcher.requests import RequestBase
+
+
+class Chapter13Request(RequestBase):
+    """Proposals of the Chapter 13 advisor (``watcher advise --submit`` writes one; so may any program)."""
+
+    type: Literal["chapter_13"] = Field(description="Request type.")
+    advice: Chapter13Advice = Field(description="The proposals, in the shape of the chapter_13 grammar's answers.")
+    source: str | None = Field(None, max_length=200, description="Who proposed it, e.g. `watcher advise`.")
+    diagnostics_file: str | None = Field(
+        None, max_length=4096, description="The diagnostics the advice was drawn from (for the record)."
+    )
+    diagnostics_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="sha256 of that file (for the record)."
+    )
+
+
+def proposals_of(advice: Chapter13Advice) -> list[Proposal]:
+    out = []
+    for action in advice.actions:
+        if isinstance(action, AdjustParameterAction):
+            out.append(Proposal(action.action, action.reason, action.parameter, action.current, action.proposed))
+        else:
+            out.append(Proposal(action.action, action.reason))
+    return out
+
+
+def check(request: Chapter13Request, settings: Settings, file: Path) -> None:
+    """Nothing beyond the schema: every policy rule is checked when the request is handled, and escalated."""
+
+
+def handle(request: Chapter13Request, ctx: HandlerContext) -> dict[str, Any]:
+    return process_chapter_13_request(request, ctx)
+
+
+def process_chapter_13_request(
+    request: Chapter13Request, ctx: HandlerContext, autonomy: Autonomy | None = None
+) -> dict[str, Any]:
+    advice = request.advice
+    plan_ctx = PlanInputs(confidence=advice.confidence, risk=advice.risk)
+    head = {"request_type": "chapter_13", "source": request.source, "advice": advice.model_dump(mode="json")}
+    head |= {"diagnostics_file": request.diagnostics_file, "diagnostics_sha256": request.diagnostics_sha256}
+    autonomy = autonomy or Autonomy.create(ctx.settings, ctx.judge)
+    return execute_plan(autonomy, ctx.request_id, proposals_of(advice), plan_ctx, head)
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What a request states about itself (confidence, risk) and the parameter values it asks to run with."""
+
+    confidence: float | None = None
+    risk: Risk | None = None
+    overrides: Mapping[str, Value] = field(default_factory=dict)
+    check_stale_current: bool = True
+
+    def context(self, values: dict[str, Value], recent: int) -> PlanContext:
+        return PlanContext(values, recent, self.confidence, self.risk, self.check_stale_current, self.overrides)
+
+
+def execute_plan(
+    autonomy: Autonomy, request_id: str, proposals: Sequence[Proposal], inputs: PlanInputs, head: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check the plan, run it if approved, and return the decision record with the whole trace."""
+    plan = decide_plan(autonomy.policy, autonomy.state, request_id, proposals, inputs.context)
+    record: dict[str, Any] = {**head, "policy": plan["check"], "actions": []}
+    if not plan["approved"]:
+        return escalate(autonomy, request_id, record, plan["reasons"], executed=False)
+    baseline: dict[str, Value] = dict(plan["baseline"])
+    values = {**baseline, **autonomy.policy.normalized_overrides(inputs.overrides, baseline)}
+    dispatcher = autonomy.dispatcher(request_id)
+    for index, proposal in enumerate(proposals, 1):
+        outcome = run_action(autonomy, dispatcher, proposal, values, baseline=baseline, tag=f"{request_id}.{index}")
+        record["actions"].append(outcome)
+        if outcome["decision"] != "proceed":
+            reason = f"action {index} ({proposal.action}): {outcome.get('reason') or outcome['decision']}"
+            return escalate(autonomy, request_id, record, [reason], executed=True)
+    record |= {"decision": "proceed", "reasoning": f"{len(proposals)} approved action(s) ran and proceeded"}
+    record["parameters_in_force"] = values
+    return record
+
+
+def run_action(
+    autonomy: Autonomy,
+    dispatcher: Dispatcher,
+    proposal: Proposal,
+    values: dict[str, Value],
+    *,
+    baseline: Mapping[str, Value],
+    tag: str,
+) -> dict[str, Any]:
+    """One approved action; ``values`` is updated in place by an adjustment."""
+    try:
+        if proposal.action == "adjust_parameter":
+            return adjust(autonomy, proposal, values, baseline)
+        if proposal.action == "run_selfplay":
+            return {**dispatcher.dispatch_selfplay(values, tag), "proposal_reason": proposal.reason}
+        if proposal.action == "run_learning_loop":
+            return {**dispatcher.dispatch_learning_loop(values, tag, baseline), "proposal_reason": proposal.reason}
+    except PolicyViolation as exc:
+        # The plan passed, but the values no longer fit a job (e.g. the config changed since): a person decides.
+        return {"action": proposal.action, "decision": "escalate", "reason": str(exc)}
+    return {"action": "no_action", "decision": "proceed", "reason": proposal.reason}
+
+
+def adjust(
+    autonomy: Autonomy, proposal: Proposal, values: dict[str, Value], baseline: Mapping[str, Value]
+) -> dict[str, Any]:
+    name = proposal.parameter or ""
+    value = autonomy.policy.check_change(name, proposal.proposed, baseline)
+    before = values.get(name)
+    set_value(autonomy.state, name, value)
+    values[name] = value
+    return {"action": "adjust_parameter", "decision": "proceed", "parameter": name, "before": before,
+            "after": value, "reason": proposal.reason}  # fmt: skip
+
+
+def escalate(
+    autonomy: Autonomy, request_id: str, record: dict[str, Any], reasons: list[str], *, executed: bool
+) -> dict[str, Any]:
+    summary = "; ".join(reasons)
+    path = write_escalation(
+        autonomy.settings,
+        request_id,
+        {"request_type": record.get("request_type"), "reasons": reasons, "executed": executed, "trace": record},
+    )
+    logger.bind(request_id=request_id).warning("{}: {}", "stopped" if executed else "not run", summary)
+    what = "stopped, a person must look" if executed else "outside the policy; nothing was run"
+    return {**record, "decision": "escalate", "reasoning": f"{what}: {summary}", "reasons": reasons,
+            "escalation": str(path)}  # fmt: skip
+
+
+HANDLER = HandlerSpec(request_type="chapter_13", model=Chapter13Request, check=check, handle=handle)

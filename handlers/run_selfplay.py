@@ -1,0 +1,67 @@
+"""``run_selfplay``: run the selfplay job now (LLM server stopped while it runs), then judge its output.
+
+Held to the same policy as the advisor's proposals: the action must be allowed, the hourly limit applies, any
+parameter values must be declared by the job and stay within the policy's limits, and a stated confidence or
+risk is checked too. Outside the policy: an escalation, nothing run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
+
+from handlers.chapter_13 import PlanInputs, execute_plan
+from handlers.dispatch import Autonomy
+from handlers.registry import HandlerContext, HandlerSpec
+from watcher.config import Settings
+from watcher.config_jobs import PARAMETER_NAME_RE, Action, Risk
+from watcher.policy import Proposal
+from watcher.requests import RequestBase
+
+ParameterValue = StrictBool | StrictInt | StrictFloat | Annotated[str, Field(max_length=200)]
+
+
+class RunJobRequest(RequestBase):
+    """Fields shared by the direct job requests."""
+
+    parameters: dict[Annotated[str, Field(pattern=PARAMETER_NAME_RE)], ParameterValue] = Field(
+        default_factory=dict,
+        description="Values for this run only, by parameter name; each must be a declared slot of the job "
+        "and within policy. Default: the values in force.",
+    )
+    reason: str = Field("", max_length=200, description="Why the job should run (for the record).")
+    requested_by: str | None = Field(None, max_length=200, description="Who asks (for the record).")
+    confidence: float | None = Field(
+        None, ge=0, le=1, description="The requester's confidence; checked against policy.min_confidence if given."
+    )
+    risk: Risk | None = Field(
+        None, description="The requester's risk estimate; checked against policy.max_risk if given."
+    )
+
+
+class RunSelfplayRequest(RunJobRequest):
+    """Run the configured selfplay job and judge its output."""
+
+    type: Literal["run_selfplay"] = Field(description="Request type.")
+
+
+def check(request: RunJobRequest, settings: Settings, file: Path) -> None:
+    """Nothing beyond the schema: every policy rule is checked when the request is handled, and escalated."""
+
+
+def run_job_request(
+    request: RunJobRequest, ctx: HandlerContext, action: Action, autonomy: Autonomy | None
+) -> dict[str, Any]:
+    inputs = PlanInputs(request.confidence, request.risk, dict(request.parameters), check_stale_current=False)
+    head = {"request_type": request.type, "requested_by": request.requested_by, "parameters": request.parameters}
+    autonomy = autonomy or Autonomy.create(ctx.settings, ctx.judge)
+    return execute_plan(autonomy, ctx.request_id, [Proposal(action, request.reason)], inputs, head)
+
+
+def handle(request: RunSelfplayRequest, ctx: HandlerContext, autonomy: Autonomy | None = None) -> dict[str, Any]:
+    return run_job_request(request, ctx, "run_selfplay", autonomy)
+
+
+HANDLER = HandlerSpec(request_type="run_selfplay", model=RunSelfplayRequest, check=check, handle=handle)

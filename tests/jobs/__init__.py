@@ -1,0 +1,1 @@
+"""Small job scripts run by the dispatch tests, and the harness that configures them."""

@@ -1,0 +1,6 @@
+"""Test learning-loop step job: writes a step output, records whether the llama-server port answered."""
+
+from common import run  # type: ignore[import-not-found]
+
+if __name__ == "__main__":
+    run(__doc__ or "")
