@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -138,3 +140,22 @@ def test_a_record_whose_pid_was_reused_is_not_acted_on(tmp_path: Path, stops: li
     assert reused.process() is None
     report = LLMLifecycleManager(mgr.settings).stop()
     assert not report.stopped
+
+
+@pytest.mark.timeout(30)
+def test_stop_waits_for_every_process_of_the_group(tmp_path: Path, stops: list[LLMLifecycleManager]) -> None:
+    mgr = fake_manager(tmp_path, "with-child")
+    stops.append(mgr)
+    mgr.ensure_running()
+    found = re.search(r"fake child pid (\d+)", mgr.log_file.read_text())
+    assert found is not None
+    child = int(found.group(1))
+    try:
+        assert not gone(child)
+        report = mgr.stop(timeout_sec=0.5)
+        # The server exits on SIGTERM but its child ignores it: the group is only gone after SIGKILL.
+        assert report.forced and child in report.pids
+        assert gone(child)
+    finally:
+        if not gone(child):
+            os.kill(child, signal.SIGKILL)

@@ -7,6 +7,7 @@ Modes:
     ignore-sigterm  normal, but SIGTERM is ignored
     die-mid-request normal, but /completion kills the process half-way through its answer
     exit            exits at once with code 3 and an error on stderr
+    with-child      normal, plus a child process in its process group that ignores SIGTERM
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -22,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-MODES = ("normal", "loading", "ignore-sigterm", "die-mid-request", "exit")
+MODES = ("normal", "loading", "ignore-sigterm", "die-mid-request", "exit", "with-child")
+CHILD_SCRIPT = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -109,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if args.fake_mode == "with-child":
+        child = subprocess.Popen([sys.executable, "-c", CHILD_SCRIPT])
+        sys.stderr.write(f"fake child pid {child.pid}\n")
     server = FakeServer(args)
     sys.stderr.write(f"fake llama-server listening on {args.host}:{args.port} mode {args.fake_mode}\n")
     sys.stderr.flush()

@@ -153,11 +153,17 @@ class ProcessGroup:
         while True:
             if reap is not None:
                 reap()
-            if not self.members():
+            if not self._any_alive():
                 return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(GONE_POLL_SEC)
+
+    def _any_alive(self) -> bool:
+        # A live leader settles it cheaply; the full process scan runs only once the leader is gone.
+        if _live([self.leader]):
+            return True
+        return bool(self.members()) if self.whole_group else False
 
 
 def _live(pids: Sequence[int]) -> list[psutil.Process]:
