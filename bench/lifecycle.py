@@ -41,6 +41,7 @@ def bench_settings(root: Path, ctx: int, idle: float, port: int) -> Settings:
 
 
 def first_health_200(url: str, stop: threading.Event, seen: list[float]) -> None:
+    """Runs until it has seen a 200 itself (``stop`` only bounds it), so a slow round is not lost."""
     with httpx.Client(timeout=httpx.Timeout(1.0, connect=0.2), trust_env=False) as client:
         while not stop.is_set():
             try:
@@ -61,6 +62,7 @@ def start_round(mgr: LLMLifecycleManager) -> tuple[float, float]:
     called = time.monotonic()
     mgr.ensure_running()
     returned = time.monotonic()
+    poller.join(timeout=10)
     halt.set()
     poller.join()
     spawned = called + _spawn_offset(mgr, called)
