@@ -36,7 +36,7 @@ def diagnose(settings: Settings) -> list[Finding]:
 def _server_findings(settings: Settings, name: str, server: ServerConfig) -> Iterator[Finding]:
     yield _guard(f"{name}: binary", lambda: _binary(settings, name, server))
     yield _guard(f"{name}: model", lambda: _model(settings, name, server))
-    yield _guard(f"{name}: port", lambda: _port(server))
+    yield _guard(f"{name}: port", lambda: _port(settings, name, server))
 
 
 def _guard(check: str, probe: Callable[[], str]) -> Finding:
@@ -66,12 +66,18 @@ def _model(settings: Settings, name: str, server: ServerConfig) -> str:
     )
 
 
-def _port(server: ServerConfig) -> str:
+def _port(settings: Settings, name: str, server: ServerConfig) -> str:
     with socket.socket(socket.AF_INET6 if ":" in server.host else socket.AF_INET, socket.SOCK_STREAM) as sock:
         in_use = sock.connect_ex((server.host, server.port)) == 0
-    if in_use:
-        raise OSError(f"{server.host}:{server.port} is in use (a running llama-server? see `watcher llm status`)")
-    return f"{server.host}:{server.port} free"
+    if not in_use:
+        return f"{server.host}:{server.port} free"
+    from watcher.llm.lifecycle import get_lifecycle_manager
+
+    # Our own server holding its port is fine; anything else would make every start fail.
+    status = get_lifecycle_manager(settings, name).status()
+    if status.pid is not None:
+        return f"{server.host}:{server.port} held by this config's llama-server (pid {status.pid}, {status.state})"
+    raise OSError(f"{server.host}:{server.port} is in use by another process; choose another port")
 
 
 def _grammars() -> Finding:
