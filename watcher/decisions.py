@@ -134,8 +134,9 @@ def decision_schemas() -> dict[str, type[BaseModel]]:
 # The decision record
 # ---------------------------------------------------------------------------------------------------------------
 
-# grammar_constrained: the step's grammar; json_grammar_constrained: the server rejected it and json_generic
-# constrained the answer; llm_http_extracted: no grammar, JSON taken from free text; checks_only: no model.
+# How the answer was obtained: grammar_constrained (the step's grammar), json_grammar_constrained (the server
+# rejected it and json_generic constrained the answer), llm_http_extracted (no constraint: JSON taken from free
+# text), checks_only (no model).
 ParseMethod = Literal["grammar_constrained", "json_grammar_constrained", "llm_http_extracted", "checks_only"]
 
 
@@ -147,8 +148,8 @@ class Attempt(Record):
     """One call to the server while obtaining a decision."""
 
     number: int = Field(ge=1)
-    mode: Literal["grammar", "unconstrained"]
-    grammar: str | None = Field(description="Grammar sent with the call; null when unconstrained.")
+    method: ParseMethod = Field(description="The constraint of the call, named as the parse method it gives.")
+    grammar: str | None = Field(description="Grammar or schema sent with the call; null when unconstrained.")
     n_predict: int = Field(ge=1)
     outcome: Literal["valid", "invalid", "truncated", "grammar_rejected", "server_error"]
     error: str | None = Field(None, description="Why the attempt did not give a decision.")
@@ -244,17 +245,20 @@ def validate_answer(grammar: str, text: str) -> BaseModel:
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
 
 
-def extract_json(text: str) -> str | None:
-    """The first complete JSON object in free text (a fenced block first), or None. Strict: the object must
-    decode as it stands; nothing is repaired."""
+def json_objects(text: str) -> list[str]:
+    """Every complete top-level JSON object in free text, fenced blocks first. Strict: an object must decode
+    as it stands; nothing is repaired."""
     decoder = json.JSONDecoder(parse_constant=_reject_constant)
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for candidate in candidates:
-        for start in (i for i, char in enumerate(candidate) if char == "{"):
+    found: list[str] = []
+    for candidate in [m.group(1) for m in _FENCE.finditer(text)] + [text]:
+        position = candidate.find("{")
+        while position >= 0:
             try:
-                value, end = decoder.raw_decode(candidate, start)
+                value, end = decoder.raw_decode(candidate, position)
             except (json.JSONDecodeError, AnswerInvalid):
+                position = candidate.find("{", position + 1)
                 continue
-            if isinstance(value, dict):
-                return candidate[start:end]
-    return None
+            if isinstance(value, dict) and candidate[position:end] not in found:
+                found.append(candidate[position:end])
+            position = candidate.find("{", end)
+    return found

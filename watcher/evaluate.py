@@ -25,7 +25,7 @@ from loguru import logger
 from watcher import judgement
 from watcher.checks import CheckReport, run_checks
 from watcher.config import Settings, StepConfig
-from watcher.decisions import DecisionRecord, GrammarRef, Timings
+from watcher.decisions import DecisionRecord, Timings
 from watcher.errors import InputError, SchemaViolation
 from watcher.grammars import grammar_for_step, load_grammar
 from watcher.llm.ask import Asker, ModelAnswer
@@ -118,8 +118,9 @@ class Evaluator:
         grammar = load_grammar(grammar_for_step(self.settings, source.step))
         summary = summarize(source.data, self.settings.watcher.limits.summary_chars)
         findings = "\n".join(report.lines())
-        self.lease.ensure_running()
+        # Held around the start too: the idle stop must not take the server between start and request.
         with self.lease.in_use(), self._client() as client:
+            self.lease.ensure_running()
             fmt = turn_format(*self._server_facts(client))
 
             def prompt_for(feedback: str) -> str:
@@ -166,7 +167,7 @@ class Evaluator:
             payload=answer.payload.model_dump(mode="json") if answer else None,
             checks=report,
             verdict=verdict,
-            grammar=GrammarRef(name=grammar.name, sha256=grammar.sha256) if grammar else None,
+            grammar=grammar,
             server=self.lease.name if answer else None,
             model=answer.model if answer else None,
             server_build=self._props.build if answer and self._props else None,

@@ -84,6 +84,16 @@ def load_grammar(name: str) -> LoadedGrammar:
     return loaded
 
 
+def object_fallback_grammar() -> LoadedGrammar:
+    """``json_generic`` with an object at the root: the last grammar tried before an unconstrained call."""
+    base = load_grammar(FALLBACK_GRAMMAR)
+    text = base.text.replace("root ::= value-a", "root ::= object-a", 1)
+    if text == base.text:
+        raise GrammarError(f"{base.path}: expected the rule `root ::= value-a`")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return LoadedGrammar(f"{FALLBACK_GRAMMAR}:object", base.path, text, digest)
+
+
 def grammar_for_step(settings: Settings, step: str) -> str:
     """The grammar name a step is judged with: the config's, else the step's default."""
     config = settings.watcher.steps.get(step)

@@ -46,11 +46,19 @@ class ServerProps:
 class LlamaClient:
     """One server at ``base_url``; ``name`` is the server's name in the config, used in every error."""
 
-    def __init__(self, base_url: str, name: str = "primary", timeout: float = 180.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        name: str = "primary",
+        timeout: float = 180.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self._timeout = timeout
-        self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0))
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -82,6 +90,7 @@ class LlamaClient:
         prompt: str,
         grammar: str | None = None,
         *,
+        json_schema: dict[str, Any] | None = None,
         n_predict: int = 384,
         temperature: float = 0.0,
         seed: int = 42,
@@ -94,15 +103,23 @@ class LlamaClient:
             "seed": seed,
             "cache_prompt": cache_prompt,
         }
+        if grammar is not None and json_schema is not None:
+            raise ValueError("llama-server takes a grammar or a json_schema, never both")
         if grammar is not None:
             body["grammar"] = grammar
-        return _result(self._request("POST", "/completion", body))
+        if json_schema is not None:
+            body["json_schema"] = json_schema
+        return _result(
+            self._request("POST", "/completion", body, constrained=grammar is not None or json_schema is not None)
+        )
 
     def grammar_compiles(self, grammar: str) -> None:
         """Raise GrammarRejected if the server cannot parse the grammar; nothing is generated."""
         self.complete("", grammar, n_predict=1, cache_prompt=False)
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, constrained: bool = False
+    ) -> dict[str, Any]:
         try:
             response = self._http.request(method, path, json=body)
         except httpx.TimeoutException as exc:
@@ -110,7 +127,7 @@ class LlamaClient:
         except httpx.HTTPError as exc:
             raise ServerUnavailable(self.name, f"{method} {path} at {self.base_url}: {exc}") from exc
         if response.status_code >= 400:
-            raise self._status_error(method, path, response)
+            raise self._status_error(method, path, response, constrained)
         try:
             data = response.json()
         except ValueError as exc:
@@ -119,9 +136,10 @@ class LlamaClient:
             raise ServerUnavailable(self.name, f"{method} {path}: answer is not a JSON object")
         return data
 
-    def _status_error(self, method: str, path: str, response: httpx.Response) -> Exception:
+    def _status_error(self, method: str, path: str, response: httpx.Response, constrained: bool) -> Exception:
         message = _error_message(response)
-        if response.status_code == 400 and "grammar" in message.lower():
+        about_grammar = "grammar" in message.lower() or "schema" in message.lower()
+        if response.status_code == 400 and constrained and about_grammar:
             return GrammarRejected(self.name, message)
         text = f"{method} {path}: HTTP {response.status_code}: {message}"
         if 400 <= response.status_code < 500:
