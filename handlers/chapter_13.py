@@ -22,11 +22,12 @@ from pydantic import Field
 
 from handlers.dispatch import Autonomy, Dispatcher
 from handlers.registry import HandlerContext, HandlerSpec
+from watcher.autonomy import decide_plan, set_value, write_escalation
 from watcher.config import Settings
 from watcher.config_jobs import Risk
 from watcher.decisions import AdjustParameterAction, Chapter13Advice
 from watcher.errors import PolicyViolation
-from watcher.policy import PlanContext, Proposal, Value, decide_plan, set_value, write_escalation
+from watcher.policy import PlanContext, Proposal, Value
 from watcher.requests import RequestBase
 
 

@@ -24,12 +24,13 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from watcher.advisor import Adjuster, AdjustmentAnswer, ModelAdjuster
+from watcher.autonomy import AutonomyState
 from watcher.config import Settings
 from watcher.config_jobs import JobConfig, LoopStepConfig, render_argv
 from watcher.errors import EvaluationError, InputError, LLMServerError, PolicyViolation
 from watcher.jobrunner import JobResult, JobRunner
 from watcher.llm.process import port_listening
-from watcher.policy import AutonomyState, Policy, Value
+from watcher.policy import Policy, Value
 from watcher.protocols import ServerLease, StepJudge
 
 # A job may start this long before its output's mtime and still count as its writer (coarse filesystem clocks).
@@ -198,7 +199,7 @@ class Dispatcher:
                 reasons.append(str(exc))
         if not reasons and all(current.get(k) == v for k, v in applied.items()):
             reasons.append("the proposed values are the values that were just judged retry")
-        return applied, reasons
+        return applied, list(dict.fromkeys(reasons))  # a model may repeat one proposal six times
 
 
 def job_problem(result: JobResult) -> str | None:

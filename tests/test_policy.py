@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from watcher.autonomy import AutonomyState, decide_plan
 from watcher.config_jobs import JobConfig, ParameterSlot, PolicyConfig, check_value, render_argv
 from watcher.errors import PolicyViolation
-from watcher.policy import AutonomyState, PlanContext, Policy, Proposal, decide_plan
+from watcher.policy import PlanContext, Policy, Proposal
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,10 +13,11 @@ from handlers.dispatch import Autonomy
 from tests import lifecycle_fixtures
 from tests.helpers import free_port
 from watcher.advisor import AdjustmentAnswer
+from watcher.autonomy import AutonomyState
 from watcher.config import Settings, load_settings
 from watcher.config_jobs import LoopStepConfig
 from watcher.jobrunner import JobRunner
-from watcher.policy import AutonomyState, Policy, Proposal, Value
+from watcher.policy import Policy, Proposal, Value
 
 JOBS = Path(__file__).resolve().parent
 EXAMPLES = JOBS.parents[1] / "examples" / "step_outputs"
@@ -132,16 +133,18 @@ class FakeJudge:
 
 
 class FakeAdjuster:
-    def __init__(self, changes: Mapping[str, Value], confidence: float = 0.9) -> None:
-        self.changes = dict(changes)
+    """Proposes the next of ``rounds`` (parameter -> value) at each retry; the last round repeats."""
+
+    def __init__(self, *rounds: Mapping[str, Value], confidence: float = 0.9) -> None:
+        self.rounds = [dict(r) for r in rounds] or [{}]
         self.confidence = confidence
         self.calls = 0
 
     def adjust(
         self, step: LoopStepConfig, judgement: Mapping[str, Any], values: Mapping[str, Value], request_id: str
     ) -> AdjustmentAnswer:
+        changes = self.rounds[min(self.calls, len(self.rounds) - 1)].items()
         self.calls += 1
-        changes = self.changes.items()
         proposals = tuple(Proposal("adjust_parameter", "scripted", k, values.get(k), v) for k, v in changes)
         return AdjustmentAnswer(proposals, self.confidence, {"parse_method": "fake"})
 
