@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loguru import logger
 
 from handlers.chapter_13 import Chapter13Request, process_chapter_13_request
 from handlers.dispatch import Autonomy
@@ -15,6 +21,7 @@ from handlers.run_learning_loop import RunLearningLoopRequest
 from handlers.run_learning_loop import handle as handle_loop
 from handlers.run_selfplay import RunSelfplayRequest
 from handlers.run_selfplay import handle as handle_selfplay
+from tests.helpers import wait_until
 from tests.jobs.harness import FakeAdjuster, FakeJudge, autonomy, make_settings, starts
 from watcher.config import load_settings
 from watcher.requests import parse_request
@@ -173,3 +180,54 @@ def test_example_requests_are_valid_and_within_the_shipped_policy(name: str) -> 
         context = PlanContext(policy.defaults(), 0, model.confidence, model.risk, overrides=model.parameters)
     verdict = policy.check_plan(proposals, context)
     assert verdict.approved, verdict.reasons
+
+
+FIRST_DAEMON = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from handlers.chapter_13 import Chapter13Request, process_chapter_13_request
+from handlers.registry import HandlerContext
+from tests.jobs.harness import FakeAdjuster, FakeJudge, autonomy
+from watcher.config import load_settings
+settings = load_settings(Path({config!r}), root=Path({root!r}))
+auto = autonomy(settings, FakeJudge([]), FakeAdjuster())
+request = Chapter13Request.model_validate_json({request!r})
+process_chapter_13_request(request, HandlerContext(settings, auto.judge, request.id or ""), auto)
+"""
+
+
+def test_a_restart_during_a_running_job_does_not_start_it_again(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    hold = ("--hold-until", str(release))
+    auto, _ = setup(tmp_path, jobs=lambda jobs: jobs | {"selfplay": jobs["selfplay"] | {
+        "argv": [*jobs["selfplay"]["argv"], *hold]}})  # fmt: skip
+    body = advice(adjust("games", 100, 300), SELFPLAY, LOOP)
+    request = Chapter13Request.model_validate({"type": "chapter_13", "id": "c13-restart", "advice": body})
+    script = FIRST_DAEMON.format(repo=str(REPO), config=str(auto.settings.config_dir), root=str(tmp_path),
+                                 request=request.model_dump_json())  # fmt: skip
+    first = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        assert wait_until(lambda: starts(tmp_path) == ["selfplay"], timeout=30)
+    finally:
+        os.kill(first.pid, signal.SIGKILL)  # the daemon dies mid-job; the job, in its own session, runs on
+        first.wait()
+
+    ctx = HandlerContext(settings=auto.settings, judge=auto.judge, request_id="c13-restart")
+    finished: list[dict[str, Any]] = []
+    messages: list[str] = []
+    sink = logger.add(lambda m: messages.append(str(m)), level="WARNING")
+    again = threading.Thread(target=lambda: finished.append(process_chapter_13_request(request, ctx, auto)))
+    try:
+        again.start()
+        assert wait_until(lambda: any("waiting for it" in m for m in messages), timeout=10)
+        release.touch()
+        again.join(timeout=30)
+    finally:
+        logger.remove(sink)
+    [record] = finished
+    assert record["decision"] == "proceed", record.get("reasoning")
+    assert starts(tmp_path) == ["selfplay", "scoring", "meta"], "a job was started a second time"
+    assert record["actions"][1]["runs"][0]["job"]["status"] == "adopted"
+    assert auto.state.snapshot()["plans"]["c13-restart"]["actions"] == ["adjust_parameter", "run_selfplay",
+                                                                         "run_learning_loop"]  # fmt: skip

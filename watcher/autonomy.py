@@ -84,9 +84,9 @@ class AutonomyState:
         )
 
     def snapshot(self) -> dict[str, Any]:
-        with self.locked() as data:
-            copy: dict[str, Any] = json.loads(json.dumps(data))  # a copy the caller may keep
-            return copy
+        """The state as it is now, for reading only (nothing is written)."""
+        with _STATE_LOCK:
+            return self._read()
 
 
 def decide_plan(
