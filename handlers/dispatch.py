@@ -107,7 +107,8 @@ class Dispatcher:
                 return "escalate", f"step {step.name}: still judged retry after {retries} rerun(s)"
             if "adjustment" not in entry:
                 entry["adjustment"] = self._adjust(step, entry, values, baseline)
-                self.runner.annotate(entry["job_id"], "trace", entry)
+                stored = {key: value for key, value in entry.items() if key != "replayed"}
+                self.runner.annotate(entry["job_id"], "trace", stored)
             adjustment = entry["adjustment"]
             if not adjustment["applied"]:
                 return "escalate", f"step {step.name}: no rerun: {'; '.join(adjustment['reasons'])}"
@@ -209,7 +210,8 @@ def job_problem(result: JobResult) -> str | None:
     if result.status == "timed_out":
         return f"job {result.job_id} timed out and was stopped"
     if result.exit_code not in (0, None):
-        return f"job {result.job_id} exited with code {result.exit_code} (log: {result.log_file})"
+        detail = result.note or f"log: {result.log_file}"
+        return f"job {result.job_id} exited with code {result.exit_code} ({detail})"
     return None
 
 

@@ -153,3 +153,10 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_command_that_cannot_start_is_a_failed_run_not_an_unknown_one(settings: Settings) -> None:
+    job = JobConfig.model_validate({"argv": ["no-such-program-xyz"], "output": "o.json", "judge_step": "1"})
+    result = runner(settings).run("r7.1.j", "j", job, list(job.argv))
+    assert (result.status, result.exit_code) == ("exited", 127)
+    assert "cannot start 'no-such-program-xyz'" in result.note

@@ -125,7 +125,12 @@ class JobRunner:
             "exit_code": None, "timed_out": False, "log_file": str(log_file),
         }  # fmt: skip
         self._save(job_id, record)
-        process = self._spawn(job, argv, log_file, job_id)
+        try:
+            process = self._spawn(job, argv, log_file, job_id)
+        except OSError as exc:
+            # 127, as a shell says of a command it cannot run; the record says why.
+            record["note"] = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+            return self._finish(job_id, record, "exited", 127)
         record |= {"state": "running", "pid": process.pid, "create_time": _create_time(process.pid)}
         self._save(job_id, record)
         events = logger.bind(request_id=job_id)
