@@ -13,7 +13,7 @@ import pytest
 from tests.trust_fixtures import trust_settings
 from watcher import cli, grammars
 from watcher.config import load_settings
-from watcher.decisions import GRAMMAR_MODELS
+from watcher.decisions import GRAMMAR_MODELS, decision_schemas
 from watcher.errors import ConfigError, GrammarError
 from watcher.gbnf import parse
 from watcher.gbnf_lint import lint
@@ -25,6 +25,7 @@ from watcher.grammars import (
     load_grammar,
 )
 from watcher.resources import SOURCE_ROOT
+from watcher.schemagen import render
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -203,3 +204,9 @@ def test_grammars_check_fails_for_a_step_whose_grammar_has_no_decision(
     code = cli.main(["--config-dir", str(settings.config_dir), "grammars", "check"])
     assert code == 1
     assert "step 2: grammar 'parameter_adjustment' has no decision field" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(decision_schemas()))
+def test_answer_and_record_schemas_on_disk_are_generated_from_the_models(name: str) -> None:
+    on_disk = (SOURCE_ROOT / "schemas" / name).read_text(encoding="utf-8")
+    assert on_disk == render(decision_schemas()[name]), f"schemas/{name} drifted: python -m watcher.schemagen"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel, ValidationError
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 
 from watcher.checks import CheckReport
 from watcher.judgement import Verdict
@@ -194,6 +195,19 @@ class DecisionRecord(Record):
     server_build: str | None
     timings: Timings
     attempts: list[Attempt]
+
+    @classmethod
+    def model_json_schema(
+        cls,
+        by_alias: bool | None = None,
+        ref_template: str = DEFAULT_REF_TEMPLATE,
+        schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema,
+        mode: JsonSchemaMode = "serialization",
+        *,
+        union_format: Literal["any_of", "primitive_type_array"] = "any_of",
+    ) -> dict[str, Any]:
+        """The schema of the record as written (serialization mode: with the check report's computed fields)."""
+        return super().model_json_schema(by_alias, ref_template, schema_generator, mode, union_format=union_format)
 
 
 # ---------------------------------------------------------------------------------------------------------------
