@@ -7,12 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from loguru import logger
 
 from handlers.chapter_13 import Chapter13Request, process_chapter_13_request
 from handlers.dispatch import Autonomy
@@ -22,7 +20,7 @@ from handlers.run_learning_loop import handle as handle_loop
 from handlers.run_selfplay import RunSelfplayRequest
 from handlers.run_selfplay import handle as handle_selfplay
 from tests.helpers import wait_until
-from tests.jobs.harness import FakeAdjuster, FakeJudge, autonomy, make_settings, starts
+from tests.jobs.harness import FakeAdjuster, FakeJudge, autonomy, make_settings, run_until_waiting_then_release, starts
 from watcher.config import load_settings
 from watcher.requests import parse_request
 
@@ -214,17 +212,7 @@ def test_a_restart_during_a_running_job_does_not_start_it_again(tmp_path: Path) 
         first.wait()
 
     ctx = HandlerContext(settings=auto.settings, judge=auto.judge, request_id="c13-restart")
-    finished: list[dict[str, Any]] = []
-    messages: list[str] = []
-    sink = logger.add(lambda m: messages.append(str(m)), level="WARNING")
-    again = threading.Thread(target=lambda: finished.append(process_chapter_13_request(request, ctx, auto)))
-    try:
-        again.start()
-        assert wait_until(lambda: any("waiting for it" in m for m in messages), timeout=10)
-        release.touch()
-        again.join(timeout=30)
-    finally:
-        logger.remove(sink)
+    finished = run_until_waiting_then_release(lambda: process_chapter_13_request(request, ctx, auto), release)
     [record] = finished
     assert record["decision"] == "proceed", record.get("reasoning")
     assert starts(tmp_path) == ["selfplay", "scoring", "meta"], "a job was started a second time"

@@ -7,19 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from loguru import logger
 
 from tests.helpers import wait_until
-from tests.jobs.harness import make_settings
+from tests.jobs.harness import make_settings, run_until_waiting_then_release
 from watcher.config import Settings
 from watcher.config_jobs import JobConfig
-from watcher.jobrunner import JobResult, JobRunner
+from watcher.jobrunner import JobRunner
 
 pytestmark = pytest.mark.timeout(60)
 REPO = Path(__file__).resolve().parents[1]
@@ -128,17 +126,7 @@ def test_after_a_restart_a_running_job_is_waited_for_not_started_again(settings:
     job_pid = int(starts.read_text().split()[0])
     assert _alive(job_pid)
 
-    results: list[JobResult] = []
-    messages: list[str] = []
-    sink = logger.add(lambda m: messages.append(str(m)), level="WARNING")
-    waiter = threading.Thread(target=lambda: results.append(r.run("r6.1.hold", "hold", job, list(job.argv))))
-    try:
-        waiter.start()
-        assert wait_until(lambda: any("waiting for it" in m for m in messages), timeout=10)
-        release.touch()
-        waiter.join(timeout=20)
-    finally:
-        logger.remove(sink)
+    results = run_until_waiting_then_release(lambda: r.run("r6.1.hold", "hold", job, list(job.argv)), release)
     assert results and results[0].status == "adopted" and results[0].pid == job_pid
     assert starts.read_text().split() == [str(job_pid)], "the job was started a second time"
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from handlers.dispatch import Autonomy
 from tests import lifecycle_fixtures
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 from watcher.advisor import AdjustmentAnswer
 from watcher.autonomy import AutonomyState
 from watcher.config import Settings, load_settings
@@ -155,3 +158,20 @@ def autonomy(settings: Settings, judge: Any, adjuster: Any, server: Any | None =
     state = AutonomyState(settings.path(cfg.folders.state), policy.defaults())
     server = server or FakeServer(getattr(judge, "events", None))
     return Autonomy(settings, policy, state, server, judge, adjuster, JobRunner(settings, cfg.jobs))
+
+
+def run_until_waiting_then_release(work: Callable[[], Any], release: Path) -> list[Any]:
+    """Run ``work`` on a thread; once it logs that it waits for a job left running by a restart, create
+    ``release`` (the job's cue to finish). Returns what ``work`` returned (empty if it did not finish)."""
+    results: list[Any] = []
+    messages: list[str] = []
+    sink = logger.add(lambda m: messages.append(str(m)), level="WARNING")
+    thread = threading.Thread(target=lambda: results.append(work()))
+    try:
+        thread.start()
+        assert wait_until(lambda: any("waiting for it" in m for m in messages), timeout=10), "it never waited"
+        release.touch()
+        thread.join(timeout=30)
+    finally:
+        logger.remove(sink)
+    return results
