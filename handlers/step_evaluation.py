@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,10 +44,12 @@ def fixed_prefix(glob: str) -> Path:
 
 def output_folders(settings: Settings) -> tuple[Path, ...]:
     """The folder part (before any wildcard) of every step's output_glob: the places step outputs may live."""
-    folders = []
-    for step in settings.watcher.steps.values():
-        folders.append(settings.path(fixed_prefix(step.output_glob)))
-    return tuple(dict.fromkeys(folders))
+    return _output_folders(settings.root, tuple(step.output_glob for step in settings.watcher.steps.values()))
+
+
+@lru_cache(maxsize=64)
+def _output_folders(root: Path, globs: tuple[str, ...]) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys(root / fixed_prefix(glob) for glob in globs))
 
 
 def check(request: EvaluateStepRequest, settings: Settings, file: Path) -> None:

@@ -21,9 +21,7 @@ from watcher.config import Settings
 
 
 class FakeJudge:
-    def __init__(
-        self, delay: float = 0.0, calls_file: Path | None = None, markers: Path | None = None
-    ) -> None:
+    def __init__(self, delay: float = 0.0, calls_file: Path | None = None, markers: Path | None = None) -> None:
         self.delay = delay
         self.calls_file = calls_file
         self.markers = markers
@@ -56,8 +54,16 @@ def from_env(settings: Settings) -> FakeJudge:
     )
 
 
-def write_config(root: Path, *, workers: int = 2, settle: float = 0.2, grace: float = 0.5,
-                 rescan: float = 1.0, max_bytes: int = 65536, polling: bool = False) -> Path:
+def write_config(
+    root: Path,
+    *,
+    workers: int = 2,
+    settle: float = 0.2,
+    grace: float = 0.5,
+    rescan: float = 1.0,
+    max_bytes: int = 65536,
+    polling: bool = False,
+) -> Path:
     """A config folder under ``root`` for a daemon with short timings; returns the config folder."""
     import json
 
@@ -65,16 +71,26 @@ def write_config(root: Path, *, workers: int = 2, settle: float = 0.2, grace: fl
     config.mkdir(parents=True, exist_ok=True)
     llm = {"schema_version": "2.1.0", "servers": {"primary": {"port": 1, "parallel_slots": workers}}}
     steps = {
-        "1": {"name": "Window Optimizer", "output_glob": "pipeline_outputs/step1.json",
-              "schema_file": "step1_window_optimizer.schema.json"},
-        "2": {"name": "Sieve", "output_glob": "pipeline_outputs/runs/*/step2.json",
-              "schema_file": "step2_bidirectional_sieve.schema.json"},
+        "1": {
+            "name": "Window Optimizer",
+            "output_glob": "pipeline_outputs/step1.json",
+            "schema_file": "step1_window_optimizer.schema.json",
+        },
+        "2": {
+            "name": "Sieve",
+            "output_glob": "pipeline_outputs/runs/*/step2.json",
+            "schema_file": "step2_bidirectional_sieve.schema.json",
+        },
     }
     watcher = {
         "steps": steps,
         "limits": {"max_file_bytes": max_bytes},
-        "intake": {"rescan_interval_sec": rescan, "settle_sec": settle, "invalid_grace_sec": grace,
-                   "polling_observer": polling},
+        "intake": {
+            "rescan_interval_sec": rescan,
+            "settle_sec": settle,
+            "invalid_grace_sec": grace,
+            "polling_observer": polling,
+        },
     }
     (config / "llm_server_config.json").write_text(json.dumps(llm))
     (config / "watcher.json").write_text(json.dumps(watcher))

@@ -133,7 +133,7 @@ def test_bad_input_corpus_is_rejected_with_reasons_and_the_daemon_lives_on(root:
         os.mkfifo(f["requests"] / "fifo.json")
         assert wait_until(lambda: count_json(f["rejected"]) == len(BAD_INPUTS), timeout=20)
         drop(f["requests"], "good.json", request("still-alive"))
-        assert wait_until(lambda: (f["decisions"] / "still-alive.json").exists(), timeout=10)
+        assert wait_until((f["decisions"] / "still-alive.json").exists, timeout=10)
     for name, (_, reason) in BAD_INPUTS.items():
         error = json.loads((f["rejected"] / f"{name}.error.json").read_text())
         assert reason in error["rule"] + " ".join(error["details"]), (name, error)
@@ -175,7 +175,7 @@ def test_step_outputs_are_judged_once_per_content(root: Path) -> None:
     nested = root / "pipeline_outputs" / "runs" / "7" / "step2.json"
     first_id = f"step1-{content_id(output.read_bytes())}"
     with running_daemon(settings_for(root), judge) as daemon:
-        assert wait_until(lambda: (f["decisions"] / f"{first_id}.json").exists(), timeout=10)
+        assert wait_until((f["decisions"] / f"{first_id}.json").exists, timeout=10)
         output.write_text('{"window": 12}')  # rewritten, same content
         assert wait_until(lambda: daemon.metrics.outcomes["unchanged"] >= 1, timeout=10)
         output.write_text('{"window": 13}')
@@ -210,7 +210,7 @@ def test_the_loop_ticks_the_idle_check_and_stops_the_server_at_shutdown(root: Pa
     with running_daemon(settings_for(root), FakeJudge(), lifecycle):
         drop(root / "watcher_requests", "r.json", request("r"))
         assert wait_until(lambda: lifecycle.idle_checks >= 2, timeout=5)
-        assert wait_until(lambda: (root / "watcher_decisions" / "r.json").exists(), timeout=5)
+        assert wait_until((root / "watcher_decisions" / "r.json").exists, timeout=5)
         assert lifecycle.stops == 0
     assert lifecycle.stops == 1
     status = json.loads((root / ".watcher" / "status.json").read_text())

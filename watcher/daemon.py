@@ -10,6 +10,7 @@ the config. The LLM server's idle check runs from the loop, so it is stopped whe
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -35,9 +36,11 @@ from watcher.sdnotify import Notifier, watchdog_interval
 from watcher.seen import SEEN_NAME, SeenOutputs
 from watcher.spool import Spool, SpoolPaths
 from watcher.waker import Waker
-from watcher.workers import WorkerPool
+from watcher.workers import EvaluationSlots, WorkerPool
 
 TICK_SEC = 1.0  # idle check, status line and seen-hash flush
+MIN_THREADS = 8  # worker threads even for one evaluation slot: writing decisions (fsync) overlaps
+IDLE_RECHECK_SEC = 0.1
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -77,6 +80,20 @@ def default_drain_timeout(settings: Settings) -> float:
     return server.health_check_deadline_sec + evaluation.request_timeout_sec * (evaluation.max_attempts + 1)
 
 
+def terminal_hung_up() -> bool:
+    """SIGHUP also means "your terminal is gone" (tmux kill-session, a closed ssh session): stop then, not reload.
+
+    A hung-up terminal answers EIO; no terminal at all (systemd) answers ENOTTY, and SIGHUP means reload.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.tcgetpgrp(fd)
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return True
+    return False
+
+
 @dataclass
 class Flags:
     stop: bool = False
@@ -109,6 +126,8 @@ class Daemon:
         self.lock = SpoolLock(self.spool.paths.state / LOCK_NAME)
         self.intake = Intake(self.waker.set, polling=settings.watcher.intake.polling_observer)
         self.workers = worker_count(settings)
+        self.threads = max(self.workers, MIN_THREADS)
+        self.slots = EvaluationSlots(self.workers)
         self.pool: WorkerPool[Job, Outcome] | None = None
         self.dispatcher = Dispatcher(
             settings=settings,
@@ -118,11 +137,12 @@ class Daemon:
             metrics=self.metrics,
             submit=self._submit,
             busy=self._busy,
-            capacity=self.workers * 2,  # one queued job per worker, so no worker waits for the main loop
+            capacity=self.threads + self.workers,  # a few queued, so no thread waits for the main loop
         )
         self.state = StateWriter(self)
         self._watchdog_every = watchdog_interval()
         self._next_rescan = self._next_tick = self._next_watchdog = 0.0
+        self._next_idle: float | None = None
         self._previous_handlers: dict[int, Any] = {}
 
     # -- run ---------------------------------------------------------------------------------------------------
@@ -150,7 +170,7 @@ class Daemon:
 
     def _start(self) -> None:
         self.spool.ensure()
-        self.pool = WorkerPool(self.workers, self._work, self.waker.set)
+        self.pool = WorkerPool(self.threads, self._work, self.waker.set)
         recovered = self.dispatcher.recover()
         # Watch before scanning: a file that arrives during the scan is then seen by one or the other.
         self.intake.start(self.dispatcher.watchset.folders())
@@ -184,6 +204,7 @@ class Daemon:
         self._periodic(now)
         deadlines = [self._next_tick, self._next_rescan, self.dispatcher.settler.next_deadline()]
         deadlines += [self.dispatcher.next_retry(), self._next_watchdog if self._watchdog_every else None]
+        deadlines.append(self._next_idle)
         return max(0.0, min(d for d in deadlines if d is not None) - time.monotonic())
 
     def request_stop(self, force: bool = False) -> None:
@@ -195,7 +216,7 @@ class Daemon:
     # -- internals -------------------------------------------------------------------------------------------
 
     def _work(self, job: Job) -> Outcome:
-        return run_job(job, self.spool)
+        return run_job(job, self.spool, self.slots)
 
     def _submit(self, job: Job) -> None:
         assert self.pool is not None
@@ -212,15 +233,24 @@ class Daemon:
         if self._watchdog_every and now >= self._next_watchdog:
             self.notifier.watchdog()
             self._next_watchdog = now + self._watchdog_every
-        if now < self._next_tick:
+        idle_due = self._next_idle is not None and now >= self._next_idle
+        if now < self._next_tick and not idle_due:
             return
         self._next_tick = now + TICK_SEC
         try:
             self._count_stop(self.lifecycle.idle_check_and_stop())
         except WatcherError as exc:
             logger.error("idle check of the LLM server failed: {}", exc)
+        self._next_idle = self._idle_deadline(now)
         self.seen.flush()
         self.state.tick(now)
+
+    def _idle_deadline(self, now: float) -> float | None:
+        """When the server's idle stop is due, so the loop wakes for it rather than at its next tick."""
+        seconds_left = getattr(self.lifecycle, "idle_seconds_left", None)  # optional in the protocol
+        left = seconds_left() if callable(seconds_left) else None
+        # At least IDLE_RECHECK_SEC ahead: a stop that could not happen now must not spin the loop.
+        return now + max(left, IDLE_RECHECK_SEC) if isinstance(left, int | float) else None
 
     def _count_stop(self, report: object) -> None:
         """Lifecycle stop reports say whether a server was stopped; None means nothing was."""
@@ -251,6 +281,10 @@ class Daemon:
 
     def reload(self) -> None:
         self.flags.reload = False
+        if terminal_hung_up():
+            logger.info("SIGHUP: the terminal is gone; stopping")
+            self.request_stop()
+            return
         if self._reload_settings is None:
             logger.warning("SIGHUP: no config source to reload from")
             return
@@ -277,8 +311,9 @@ class Daemon:
         self.intake.stop()
         forced = False
         if self.pool is not None:
+            self.slots.close()
             self.dispatcher.cancel(self.pool.cancel_pending())
-            logger.info("stopping: waiting for {} running evaluation(s)", self.pool.running)
+            logger.info("stopping: waiting for {} running evaluation(s)", self.slots.active)
             forced = self._drain()
             self.pool.close()
         try:
@@ -300,7 +335,7 @@ class Daemon:
         while self.pool.busy > 0:
             now = time.monotonic()
             if self.flags.force or now >= deadline:
-                logger.warning("abandoning {} running evaluation(s)", self.pool.running)
+                logger.warning("abandoning {} running evaluation(s)", self.slots.active)
                 return True
             self.waker.wait(min(TICK_SEC, deadline - now))
             self._collect(now)
@@ -310,5 +345,7 @@ class Daemon:
         return False
 
     @property
-    def pid(self) -> int:
-        return os.getpid()
+    def queue_depth(self) -> int:
+        """Files and jobs waiting: not yet claimed, claimed and waiting for a thread or for an evaluation slot."""
+        waiting_for_slot = max(0, self._busy() - self.slots.active)
+        return self.dispatcher.depth + waiting_for_slot

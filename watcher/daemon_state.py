@@ -52,9 +52,9 @@ class StateWriter:
 
     def status_line(self) -> str:
         daemon = self.daemon
-        running = daemon.pool.running if daemon.pool is not None else 0
+        running = daemon.slots.active
         state = self._server.get("state", "unknown")
-        return f"queue {daemon.dispatcher.depth}, in flight {running}, server {state}"
+        return f"queue {daemon.queue_depth}, in flight {running}, server {state}"
 
     def snapshot(self, state: str) -> dict[str, Any]:
         daemon = self.daemon
@@ -66,8 +66,8 @@ class StateWriter:
             "root": str(daemon.settings.root),
             "config_dir": str(daemon.settings.config_dir),
             "workers": daemon.workers,
-            "in_flight": daemon.pool.running if daemon.pool is not None else 0,
-            "queue_depth": daemon.dispatcher.depth,
+            "in_flight": daemon.slots.active,
+            "queue_depth": daemon.queue_depth,
             "outcomes": dict(daemon.metrics.outcomes),
             "server": self._server,
         }
@@ -96,8 +96,8 @@ class StateWriter:
     def write(self, state: str) -> None:
         daemon = self.daemon
         folder = daemon.spool.paths.state
-        gauges = {"queue_depth": float(daemon.dispatcher.depth), "workers": float(daemon.workers)}
-        gauges["in_flight"] = float(daemon.pool.running if daemon.pool is not None else 0)
+        gauges = {"queue_depth": float(daemon.queue_depth), "workers": float(daemon.workers)}
+        gauges["in_flight"] = float(daemon.slots.active)
         try:
             atomic_write_json(folder / STATUS_NAME, self.snapshot(state), durable=False)
             daemon.metrics.write(folder / METRICS_NAME, gauges, self._server)

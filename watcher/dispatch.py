@@ -210,6 +210,9 @@ class Dispatcher:
     def complete(self, outcomes: list[Outcome], now: float) -> None:
         for outcome in outcomes:
             job, result = outcome.job, outcome.result
+            if result == "cancelled":
+                self.cancel([job])
+                continue
             if result == "retry":
                 if self._retry(outcome, now):
                     continue

@@ -7,10 +7,13 @@ scan and the periodic rescan; the polling observer serves filesystems without in
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from loguru import logger
 from watchdog.events import (
@@ -26,7 +29,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
+from watchdog.utils.delayed_queue import DelayedQueue
 
+T = TypeVar("T")
 Hint = tuple[Path, bool]  # (path, complete): complete when it was renamed into place or closed after writing
 EVENTS: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
@@ -36,6 +41,44 @@ EVENTS: list[type[FileSystemEvent]] = [
     DirCreatedEvent,
     DirMovedEvent,
 ]
+
+
+class PromptDelayedQueue(DelayedQueue[T]):
+    """watchdog's queue that pairs IN_MOVED_FROM with IN_MOVED_TO, without holding up other events.
+
+    watchdog holds each IN_MOVED_FROM for half a second, waiting for its IN_MOVED_TO, and hands out nothing else
+    meanwhile. Every claim (a rename from the spool to processing/, a folder watched on its own) leaves such an
+    unpaired half behind, so each request would wait 0.5 s behind the previous one's claim. Here a held event
+    holds up only itself: events that are due pass it. Their order changes, which hints do not mind.
+    """
+
+    def get(self) -> T | None:
+        with self._not_empty:
+            while True:
+                while not self._queue and not self._closed:
+                    self._not_empty.wait()
+                if self._closed:
+                    return None
+                now = time.monotonic()
+                wake_at = math.inf
+                for index, (item, inserted, delayed) in enumerate(self._queue):
+                    due = inserted + self.delay if delayed else now
+                    if due <= now:
+                        del self._queue[index]
+                        return item
+                    wake_at = min(wake_at, due)
+                self._not_empty.wait(wake_at - now)
+
+
+def prompt_move_events() -> None:
+    """Use PromptDelayedQueue for inotify move pairing, in the watchdog versions whose queue it knows."""
+    try:
+        from watchdog.observers import inotify_move_event_grouper as grouper
+    except ImportError:  # other platforms, or a watchdog without this module: events may come 0.5 s late
+        return
+    probe: DelayedQueue[None] = DelayedQueue(0.0)
+    if all(hasattr(probe, name) for name in ("_queue", "_not_empty", "_closed", "delay")):
+        grouper.DelayedQueue = PromptDelayedQueue  # type: ignore[attr-defined]
 
 
 class HintHandler(FileSystemEventHandler):
@@ -63,6 +106,7 @@ class Intake:
 
     def start(self, folders: Iterable[tuple[Path, bool]]) -> None:
         folders = list(folders)
+        prompt_move_events()
         observer: BaseObserver = PollingObserver() if self._polling else Observer()
         handler = HintHandler(self._put)
         for folder, recursive in folders:

@@ -22,11 +22,13 @@ from watcher.protocols import StepJudge
 from watcher.requests import Request
 from watcher.settle import Sig
 from watcher.spool import Spool, now_iso
+from watcher.workers import EvaluationSlots
 
 Kind = Literal["request", "step_output"]
 # decided: a decision from the handler; escalated: no validated decision, a person must look;
-# rejected: the request (or step output) is invalid; retry: the server was unavailable, try again later.
-Result = Literal["decided", "escalated", "rejected", "retry"]
+# rejected: the request (or step output) is invalid; retry: the server was unavailable, try again later;
+# cancelled: shutdown came before it started; it stays claimed for the next start.
+Result = Literal["decided", "escalated", "rejected", "retry", "cancelled"]
 
 
 @dataclass
@@ -55,12 +57,17 @@ class Outcome:
     server_down: bool = False  # a retry that waits for the LLM server, however long that takes
 
 
-def run_job(job: Job, spool: Spool) -> Outcome:
+def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
     """Never raises: every failure becomes an Outcome the main loop can count and act on."""
     request_log = logger.bind(request_id=job.id)
+    if not slots.acquire():
+        return Outcome(job, "cancelled", 0.0)
     start = time.perf_counter()
     try:
-        record, result = _decide(job)
+        try:
+            record, result = _decide(job)
+        finally:
+            slots.release()
         seconds = time.perf_counter() - start  # the evaluation alone, for the latency histogram
         spool.write_decision(job.id, decision_record(job, record))
         if job.kind == "request":

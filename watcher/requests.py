@@ -5,16 +5,19 @@ optional ``id``. The id becomes a file name (``watcher_decisions/<id>.json``), s
 ``ID_PATTERN``; without one, the id is the first 16 hex digits of the sha256 of the file's bytes, so the same
 content always gets the same id and is decided once.
 
-Validation order: bytes -> UTF-8 -> JSON (errors give line and column) -> object with a known ``type`` -> JSON
-Schema of that type (errors give their JSON path) -> pydantic model -> the handler's config checks (paths stay
-inside the root, steps exist). Every failure is an ``InputError`` naming the file and the rule.
+Validation order: bytes -> UTF-8 -> JSON (errors give line and column) -> object with a known ``type`` -> the
+type's pydantic model, strict, whose generated JSON Schema is in ``schemas/`` (on failure the schema's errors
+are reported, each with its JSON path) -> the handler's config checks (paths stay inside the root, steps
+exist). Every failure is an ``InputError`` naming the file and the rule.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +95,15 @@ def validate_request(payload: Any, data: bytes, file: Path, settings: Settings) 
     if not isinstance(request_type, str):
         raise SchemaViolation(file, "missing request type", ["$.type: a string naming the request type"])
     spec = handler_for(request_type, file)
-    problems = schema_errors(validator_for(spec), payload)
-    if problems:
-        raise SchemaViolation(file, f"does not match schema {spec.schema_file}", problems)
+    # The schema file is generated from the model (and drift-tested), so strict model validation accepts exactly
+    # what the schema accepts, at a fraction of the cost. The schema runs when the model says no: its errors
+    # name the JSON path of each problem.
     try:
-        model = spec.model.model_validate(payload)
+        model = spec.model.model_validate(payload, strict=True)
     except ValidationError as exc:
+        problems = schema_errors(validator_for(spec), payload)
+        if problems:
+            raise SchemaViolation(file, f"does not match schema {spec.schema_file}", problems) from exc
         details = [f"$.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors()]
         raise SchemaViolation(file, f"does not match request type {request_type!r}", details) from exc
     spec.check(model, settings, file)
@@ -112,9 +118,15 @@ def resolve_inside(settings: Settings, raw: str, file: Path, allowed: tuple[Path
     """
     if "\x00" in raw or not raw.strip():
         raise InputError(file, f"path {raw!r} is not a usable path")
-    candidate = Path(raw).expanduser()
-    target = (candidate if candidate.is_absolute() else settings.root / candidate).resolve()
-    for folder in (settings.root, *allowed):
-        if target.is_relative_to(folder.resolve()):
-            return target
+    root = str(settings.root)
+    target = os.path.realpath(os.path.join(root, os.path.expanduser(raw)))
+    for folder in resolved_folders((root, *map(str, allowed))):
+        if target == folder or target.startswith(folder + os.sep):
+            return Path(target)
     raise InputError(file, f"path {raw!r} leads outside {settings.root}", [f"resolves to {target}"])
+
+
+@lru_cache(maxsize=64)
+def resolved_folders(folders: tuple[str, ...]) -> tuple[str, ...]:
+    # Resolved once per configuration: resolving costs a system call per path component.
+    return tuple(os.path.realpath(folder) for folder in folders)

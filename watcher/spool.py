@@ -14,6 +14,7 @@ import contextlib
 import os
 import stat
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from watcher.errors import InputError
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~")
 ERROR_SUFFIX = ".error.json"
+STALE_TEMP_SEC = 3600.0
 
 
 def is_candidate(name: str) -> bool:
@@ -69,6 +71,18 @@ def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
     return data, info
 
 
+def sweep_temp_files(folder: Path, older_than_sec: float) -> int:
+    """Remove temp files of atomic writes cut off by a crash (old enough that no writer can still own them)."""
+    removed = 0
+    cutoff = time.time() - older_than_sec
+    for path in folder.glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.lstat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 @dataclass(frozen=True)
 class SpoolPaths:
     requests: Path
@@ -103,6 +117,8 @@ class Spool:
     def ensure(self) -> None:
         for folder in self.paths.all():
             folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.paths.decisions, self.paths.rejected, self.paths.state):
+            sweep_temp_files(folder, STALE_TEMP_SEC)
 
     def scan(self) -> list[Path]:
         """Request candidates waiting in the spool, oldest first."""
@@ -191,11 +207,12 @@ class Spool:
         stem, dot, suffix = name.rpartition(".")
         if not dot:
             stem, suffix = name, ""
-        candidate, n = folder / name, 1
-        while os.path.lexists(candidate) or os.path.lexists(f"{candidate}{ERROR_SUFFIX}"):
-            candidate = folder / (f"{stem}.{n}.{suffix}" if dot else f"{stem}.{n}")
+        base = str(folder)
+        candidate, n = os.path.join(base, name), 1
+        while os.path.lexists(candidate) or os.path.lexists(candidate + ERROR_SUFFIX):
+            candidate = os.path.join(base, f"{stem}.{n}.{suffix}" if dot else f"{stem}.{n}")
             n += 1
-        return candidate
+        return Path(candidate)
 
     def counts(self) -> dict[str, int]:
         """Entries per folder (the spool itself counts only request candidates)."""

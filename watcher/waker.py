@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -16,21 +17,18 @@ class Waker:
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def set(self) -> None:
-        try:
+        # BlockingIOError: the pipe is full, so a wake-up is already pending.
+        with contextlib.suppress(BlockingIOError):
             os.write(self._write, b"\0")
-        except BlockingIOError:
-            pass  # the pipe is full: a wake-up is already pending
 
     def wait(self, timeout: float | None) -> bool:
         """Block until woken or ``timeout`` seconds pass; True when woken. Pending wake-ups are consumed."""
         ready, _, _ = select.select([self._read], [], [], None if timeout is None else max(0.0, timeout))
         if not ready:
             return False
-        try:
+        with contextlib.suppress(BlockingIOError):
             while os.read(self._read, 4096):
                 pass
-        except BlockingIOError:
-            pass
         return True
 
     def wake_on_signals(self) -> int:
@@ -39,7 +37,5 @@ class Waker:
 
     def close(self) -> None:
         for fd in (self._read, self._write):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass

@@ -93,3 +93,36 @@ class WorkerPool(Generic[J, R]):
                 with self._lock:
                     self._running -= 1
                 self._wake()
+
+
+class EvaluationSlots:
+    """At most ``size`` handlers at once (the LLM's parallel slots); the file writes around them are not limited.
+
+    The pool has more threads than slots, so a fast judge is not held up by the fsync of the previous decision.
+    After ``close()`` nothing new starts: a job still waiting for a slot is handed back, unstarted.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.active = 0
+        self.closed = False
+        self._condition = threading.Condition()
+
+    def acquire(self) -> bool:
+        with self._condition:
+            while self.active >= self.size and not self.closed:
+                self._condition.wait()
+            if self.closed:
+                return False
+            self.active += 1
+            return True
+
+    def release(self) -> None:
+        with self._condition:
+            self.active -= 1
+            self._condition.notify()
+
+    def close(self) -> None:
+        with self._condition:
+            self.closed = True
+            self._condition.notify_all()

@@ -1,0 +1,220 @@
+"""Intake figures: what the daemon adds to a request, how fast it drains a burst, what it costs when idle.
+
+    .venv/bin/python bench/intake.py [--requests 500] [--burst 10000] [--idle 60] [--workers N]
+
+  bare       the same file system operations alone, per request: claim rename + atomic decision write
+             (temp file, fsync, rename, fsync of the folder) + archive rename
+  overhead   file renamed into the spool -> decision written, one request at a time, zero-latency judge
+             (goal: p50 <= 2x bare)
+  burst      files renamed into the spool at once -> last decision written (goal: >= 1,000 requests/s)
+  idle       `watcher run` (the real evaluator, no server running) left alone: RSS and CPU
+             (goals: <= 60 MB, <= 0.2 %)
+
+Runs in a temp folder on the same file system as the system temp dir (set TMPDIR to measure elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from watcher.atomic import atomic_write_json
+from watcher.config import Settings, load_settings
+from watcher.daemon import Daemon, NullLifecycle
+from watcher.log import configure_logging
+
+REPO = Path(__file__).resolve().parents[1]
+REQUEST = {"type": "evaluate_step", "step": "1", "file": "data/step1.json"}
+DECISION = {"decision": "proceed", "confidence": 1.0, "parse_method": "bench"}
+
+
+class InstantJudge:
+    def judge(self, file: Path, step: str | None = None, *, request_id: str | None = None) -> dict[str, Any]:
+        return dict(DECISION)
+
+
+def bench_root(workers: int | None) -> tuple[Path, Settings]:
+    root = Path(tempfile.mkdtemp(prefix="watcher-bench-"))
+    shutil.copytree(REPO / "config", root / "config")
+    file = root / "config" / "watcher.json"
+    data = json.loads(file.read_text())
+    data["limits"]["concurrency"] = workers
+    file.write_text(json.dumps(data))
+    (root / "data").mkdir()
+    (root / "data" / "step1.json").write_text('{"window": 12}')
+    return root, load_settings(root / "config", root=root)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+class BareOps:
+    """The daemon's file system operations for one request, without the daemon."""
+
+    def __init__(self, root: Path) -> None:
+        self.folders = [root / "bare" / name for name in ("in", "processing", "done", "dec")]
+        for folder in self.folders:
+            folder.mkdir(parents=True)
+        self.body = json.dumps({**REQUEST, "id": "x"}).encode()
+
+    def once(self, i: int) -> float:
+        spool, processing, done, decisions = self.folders
+        source = spool / f"r{i}.json"
+        source.write_bytes(self.body)
+        start = time.perf_counter()
+        os.rename(source, processing / source.name)
+        atomic_write_json(decisions / source.name, {"request_id": f"r{i}", **DECISION})
+        os.rename(processing / source.name, done / source.name)
+        return time.perf_counter() - start
+
+
+@contextmanager
+def daemon_running(settings: Settings, on_decision: Callable[[], None]) -> Iterator[Daemon]:
+    daemon = Daemon(settings, InstantJudge(), NullLifecycle())
+    write_decision = daemon.spool.write_decision
+
+    def timed_write(request_id: str, record: dict[str, Any]) -> Path:
+        path = write_decision(request_id, record)
+        on_decision()
+        return path
+
+    daemon.spool.write_decision = timed_write  # type: ignore[method-assign]
+    thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    if not daemon.ready.wait(30):
+        raise SystemExit("daemon did not start")
+    try:
+        yield daemon
+    finally:
+        daemon.request_stop()
+        thread.join(60)
+
+
+def bench_overhead(settings: Settings, n: int) -> tuple[list[float], list[float]]:
+    """Per request: the daemon's latency and, interleaved so both see the same load, the bare operations."""
+    spool = settings.path(settings.watcher.folders.requests)
+    bare = BareOps(settings.root)
+    written = threading.Event()
+    stamp: list[float] = []
+
+    def on_decision() -> None:
+        stamp.append(time.perf_counter())
+        written.set()
+
+    bare_samples, samples = [], []
+    with daemon_running(settings, on_decision):
+        for i in range(n):
+            bare_samples.append(bare.once(i))
+            temp = spool / f".o{i}.tmp"
+            temp.write_text(json.dumps({**REQUEST, "id": f"o{i}"}))
+            written.clear()
+            start = time.perf_counter()
+            os.rename(temp, spool / f"o{i}.json")
+            if not written.wait(10):
+                raise SystemExit(f"no decision for o{i}")
+            samples.append(stamp[-1] - start)
+    return bare_samples, samples
+
+
+def bench_burst(settings: Settings, n: int) -> tuple[float, float]:
+    """Seconds from the first rename to the last decision, and the seconds the renames took."""
+    spool = settings.path(settings.watcher.folders.requests)
+    staging = settings.root / "staging"
+    staging.mkdir()
+    for i in range(n):
+        (staging / f"b{i:05}.json").write_text(json.dumps({**REQUEST, "id": f"b{i:05}"}))
+    count = [0]
+    finished = threading.Event()
+    lock = threading.Lock()
+
+    def on_decision() -> None:
+        with lock:
+            count[0] += 1
+            if count[0] == n:
+                finished.set()
+
+    with daemon_running(settings, on_decision):
+        start = time.perf_counter()
+        for i in range(n):
+            os.rename(staging / f"b{i:05}.json", spool / f"b{i:05}.json")
+        dropped = time.perf_counter() - start
+        if not finished.wait(600):
+            raise SystemExit(f"burst: only {count[0]} of {n} decisions")
+        return time.perf_counter() - start, dropped
+
+
+def bench_idle(root: Path, seconds: float) -> tuple[float, float]:
+    """RSS (MB) at the end and CPU (% of one core) of an idle `watcher run` over ``seconds``."""
+    env = {**os.environ, "WATCHER_CONFIG_DIR": str(root / "config"), "WATCHER_ROOT": str(root)}
+    env.pop("WATCHER_TEST_JUDGE", None)
+    process = subprocess.Popen([sys.executable, "-m", "watcher", "run"], cwd=root, env=env, stderr=subprocess.DEVNULL)
+    try:
+        watched = psutil.Process(process.pid)
+        status = root / ".watcher" / "status.json"
+        deadline = time.monotonic() + 30
+        while not status.exists() and time.monotonic() < deadline:
+            threading.Event().wait(0.1)
+        threading.Event().wait(2)  # past start-up work
+        before = watched.cpu_times()
+        threading.Event().wait(seconds)
+        after = watched.cpu_times()
+        rss = watched.memory_info().rss / 2**20
+    finally:
+        process.terminate()
+        process.wait(30)
+    used = (after.user - before.user) + (after.system - before.system)
+    return rss, 100 * used / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=500, help="sequential requests for the overhead")
+    parser.add_argument("--burst", type=int, default=10_000, help="files in the burst")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement")
+    parser.add_argument("--workers", type=int, default=None, help="limits.concurrency (default: the config's)")
+    args = parser.parse_args()
+    configure_logging("WARNING")
+
+    root, settings = bench_root(args.workers)
+    try:
+        bare_samples, samples = bench_overhead(settings, args.requests)
+        bare, overhead = percentiles(bare_samples), percentiles(samples)
+        _, burst_settings = bench_root(args.workers)
+        took, dropped = bench_burst(burst_settings, args.burst)
+        shutil.rmtree(burst_settings.root, ignore_errors=True)
+        rss, cpu = bench_idle(root, args.idle)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    workers = settings.watcher.limits.concurrency or settings.server(settings.watcher.evaluation.server).parallel_slots
+    print(f"file system: {tempfile.gettempdir()}; evaluation slots: {workers}; load average {os.getloadavg()}")
+    print(f"bare      p50 {bare[0] * 1e3:7.3f} ms   p99 {bare[1] * 1e3:7.3f} ms")
+    print(
+        f"overhead  p50 {overhead[0] * 1e3:7.3f} ms   p99 {overhead[1] * 1e3:7.3f} ms"
+        f"   ratio p50 {overhead[0] / bare[0]:.2f}x  p99 {overhead[1] / bare[1]:.2f}x  (goal p50 <= 2x)"
+    )
+    print(
+        f"burst     {args.burst} files in {took:.2f} s = {args.burst / took:,.0f} requests/s"
+        f"  (renames took {dropped:.2f} s; goal >= 1,000/s)"
+    )
+    print(f"idle      RSS {rss:.1f} MB (goal <= 60)   CPU {cpu:.3f} % over {args.idle:g} s (goal <= 0.2)")
+
+
+if __name__ == "__main__":
+    main()
