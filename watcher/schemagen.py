@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from handlers.registry import request_schema_models
 from watcher.config import LLMServerConfig, WatcherConfig
 from watcher.decisions import decision_schemas
 from watcher.resources import packaged_dir
@@ -22,6 +23,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "llm_server_config.schema.json": LLMServerConfig,
     "watcher_config.schema.json": WatcherConfig,
     **decision_schemas(),
+    **request_schema_models(),
 }
 
 
