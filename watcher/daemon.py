@@ -10,14 +10,9 @@ the config. The LLM server's idle check runs from the loop, so it is stopped whe
 
 from __future__ import annotations
 
-import errno
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Protocol
 
 from loguru import logger
@@ -34,6 +29,7 @@ from watcher.processing import Job, Outcome, run_job
 from watcher.protocols import StepJudge
 from watcher.sdnotify import Notifier, watchdog_interval
 from watcher.seen import SEEN_NAME, SeenOutputs
+from watcher.signals import Flags, terminal_hung_up
 from watcher.spool import Spool, SpoolPaths
 from watcher.waker import Waker
 from watcher.workers import EvaluationSlots, WorkerPool
@@ -41,7 +37,6 @@ from watcher.workers import EvaluationSlots, WorkerPool
 TICK_SEC = 1.0  # idle check, status line and seen-hash flush
 MIN_THREADS = 8  # worker threads even for one evaluation slot: writing decisions (fsync) overlaps
 IDLE_RECHECK_SEC = 0.1
-SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Lifecycle(Protocol):
@@ -80,27 +75,6 @@ def default_drain_timeout(settings: Settings) -> float:
     return server.health_check_deadline_sec + evaluation.request_timeout_sec * (evaluation.max_attempts + 1)
 
 
-def terminal_hung_up() -> bool:
-    """SIGHUP also means "your terminal is gone" (tmux kill-session, a closed ssh session): stop then, not reload.
-
-    A hung-up terminal answers EIO; no terminal at all (systemd) answers ENOTTY, and SIGHUP means reload.
-    """
-    for fd in (0, 1, 2):
-        try:
-            os.tcgetpgrp(fd)
-        except OSError as exc:
-            if exc.errno == errno.EIO:
-                return True
-    return False
-
-
-@dataclass
-class Flags:
-    stop: bool = False
-    force: bool = False
-    reload: bool = False
-
-
 class Daemon:
     def __init__(
         self,
@@ -129,9 +103,16 @@ class Daemon:
         self.threads = max(self.workers, MIN_THREADS)
         self.slots = EvaluationSlots(self.workers)
         self.pool: WorkerPool[Job, Outcome] | None = None
-        self.dispatcher = Dispatcher(
-            settings=settings,
-            judge=judge,
+        self.dispatcher = self._make_dispatcher()
+        self.state = StateWriter(self)
+        self._watchdog_every = watchdog_interval()
+        self._next_rescan = self._next_tick = self._next_watchdog = 0.0
+        self._next_idle: float | None = None
+
+    def _make_dispatcher(self) -> Dispatcher:
+        return Dispatcher(
+            settings=self.settings,
+            judge=self.judge,
             spool=self.spool,
             seen=self.seen,
             metrics=self.metrics,
@@ -139,11 +120,6 @@ class Daemon:
             busy=self._busy,
             capacity=self.threads + self.workers,  # a few queued, so no thread waits for the main loop
         )
-        self.state = StateWriter(self)
-        self._watchdog_every = watchdog_interval()
-        self._next_rescan = self._next_tick = self._next_watchdog = 0.0
-        self._next_idle: float | None = None
-        self._previous_handlers: dict[int, Any] = {}
 
     # -- run ---------------------------------------------------------------------------------------------------
 
@@ -151,10 +127,10 @@ class Daemon:
         """Start, loop until stopped, shut down; the exit code. Raises AlreadyRunning before doing anything."""
         self.start()
         if install_signals and threading.current_thread() is threading.main_thread():
-            self._install_signals()
+            self.flags.install(self.waker)
         try:
             while not self.flags.stop:
-                self.waker.wait(self.loop_once())
+                self.waker.wait(self._iterate())
         finally:
             code = self.shutdown()
         return code
@@ -207,6 +183,13 @@ class Daemon:
         deadlines.append(self._next_idle)
         return max(0.0, min(d for d in deadlines if d is not None) - time.monotonic())
 
+    def _iterate(self) -> float:
+        try:
+            return self.loop_once()
+        except Exception:  # a file system hiccup must not end the daemon; the folders still hold everything
+            logger.exception("main loop iteration failed; carrying on")
+            return TICK_SEC
+
     def request_stop(self, force: bool = False) -> None:
         """Thread-safe stop: what SIGTERM does (force: what a second one does)."""
         self.flags.force = self.flags.force or force or self.flags.stop
@@ -257,26 +240,6 @@ class Daemon:
         if report is not None and getattr(report, "stopped", True):
             self.state.server_stops += 1
 
-    def _install_signals(self) -> None:
-        self.waker.wake_on_signals()
-        for signum in SIGNALS:
-            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
-
-    def _restore_signals(self) -> None:
-        for signum, handler in self._previous_handlers.items():
-            signal.signal(signum, handler)
-        if self._previous_handlers:
-            signal.set_wakeup_fd(-1)
-        self._previous_handlers.clear()
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        # Flags only: the wakeup fd has already woken the loop, which logs and acts.
-        if signum == signal.SIGHUP:
-            self.flags.reload = True
-        else:
-            self.flags.force = self.flags.stop
-            self.flags.stop = True
-
     # -- reload and shutdown -----------------------------------------------------------------------------------
 
     def reload(self) -> None:
@@ -322,7 +285,7 @@ class Daemon:
             logger.error("stopping the LLM server failed: {}", exc)
         self.seen.flush()
         self.state.stopped()
-        self._restore_signals()
+        self.flags.restore()
         self.lock.release()
         self.notifier.close()
         logger.info("stopped{}", " (forced: running evaluations abandoned, they stay claimed)" if forced else "")

@@ -51,6 +51,8 @@ class Dispatcher:
     ) -> None:
         self.spool, self.seen, self.metrics = spool, seen, metrics
         self._submit, self._busy, self.capacity = submit, busy, capacity
+        intake = settings.watcher.intake
+        self.settler = Settler(intake.settle_sec, intake.invalid_grace_sec)
         self.configure(settings, judge)
         self.inflight: dict[str, Job] = {}
         self.held: dict[str, list[Job]] = {}
@@ -62,8 +64,6 @@ class Dispatcher:
         intake = settings.watcher.intake
         self.settings, self.judge = settings, judge
         self.watchset = WatchSet(settings)
-        if not hasattr(self, "settler"):
-            self.settler = Settler(intake.settle_sec, intake.invalid_grace_sec)
         self.settler.settle_sec, self.settler.grace_sec = intake.settle_sec, intake.invalid_grace_sec
 
     # -- intake ----------------------------------------------------------------------------------------------
@@ -116,6 +116,9 @@ class Dispatcher:
 
     def _offer(self, path: Path, now: float) -> None:
         role = self.watchset.role(path)
+        if role is None:  # no longer ours after a reload
+            self.settler.done(path)
+            return
         try:
             data, info = read_regular(path, self.settings.watcher.limits.max_file_bytes)
         except FileNotFoundError:
@@ -126,7 +129,7 @@ class Dispatcher:
             return
         if role == REQUEST:
             self._offer_request(path, data, info, now)
-        elif role is not None:
+        else:
             self._offer_step_output(path, role, data, info, now)
 
     def _offer_request(self, path: Path, data: bytes, info: os.stat_result, now: float) -> None:
@@ -145,6 +148,7 @@ class Dispatcher:
         claimed = self.spool.claim(path)
         if claimed is None:
             return
+        logger.bind(request_id=request.id).debug("{}: claimed ({})", path.name, request.type)
         if signature(os.lstat(claimed)) != signature(info):
             # Written to after it was read: validate what was actually claimed.
             self.backlog.extend(self._reload_claimed(claimed))
@@ -264,11 +268,16 @@ class Dispatcher:
         self.metrics.outcome("rejected")
 
     def _reject_job(self, job: Job, rule: str) -> None:
-        if job.kind == "request":
-            self.spool.reject(job.path, rule, [], job.id)
-        else:
-            self.spool.record_error(job.id, job.path, rule, [])
-        logger.bind(request_id=job.id).error("{}: {}", job.source, rule)
+        request_log = logger.bind(request_id=job.id)
+        try:
+            if job.kind == "request":
+                self.spool.reject(job.path, rule, [], job.id)
+            else:
+                self.spool.record_error(job.id, job.path, rule, [])
+        except OSError as exc:  # it stays claimed; the next start tries again
+            request_log.error("{}: cannot reject: {}", job.source, exc)
+            return
+        request_log.error("{}: {}", job.source, rule)
 
     def _step_error(self, path: Path, step: str, sha: str, error: InputError, sig: tuple[int, int, int]) -> None:
         key = f"step{step}-{sha[:16]}"
