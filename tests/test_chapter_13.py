@@ -207,15 +207,18 @@ def test_a_restart_during_a_running_job_does_not_start_it_again(tmp_path: Path) 
     first = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
         assert wait_until(lambda: starts(tmp_path) == ["selfplay"], timeout=30)
-    finally:
         os.kill(first.pid, signal.SIGKILL)  # the daemon dies mid-job; the job, in its own session, runs on
         first.wait()
-
-    ctx = HandlerContext(settings=auto.settings, judge=auto.judge, request_id="c13-restart")
-    finished = run_until_waiting_then_release(lambda: process_chapter_13_request(request, ctx, auto), release)
-    [record] = finished
-    assert record["decision"] == "proceed", record.get("reasoning")
-    assert starts(tmp_path) == ["selfplay", "scoring", "meta"], "a job was started a second time"
-    assert record["actions"][1]["runs"][0]["job"]["status"] == "adopted"
-    assert auto.state.snapshot()["plans"]["c13-restart"]["actions"] == ["adjust_parameter", "run_selfplay",
-                                                                         "run_learning_loop"]  # fmt: skip
+        ctx = HandlerContext(settings=auto.settings, judge=auto.judge, request_id="c13-restart")
+        finished = run_until_waiting_then_release(lambda: process_chapter_13_request(request, ctx, auto), release)
+        [record] = finished
+        assert record["decision"] == "proceed", record.get("reasoning")
+        assert starts(tmp_path) == ["selfplay", "scoring", "meta"], "a job was started a second time"
+        assert record["actions"][1]["runs"][0]["job"]["status"] == "adopted"
+        assert auto.state.snapshot()["plans"]["c13-restart"]["actions"] == ["adjust_parameter", "run_selfplay",
+                                                                             "run_learning_loop"]  # fmt: skip
+    finally:
+        release.touch()  # whatever failed, the held job ends
+        if first.poll() is None:
+            first.kill()
+            first.wait()

@@ -112,23 +112,30 @@ def test_after_a_restart_a_running_job_is_waited_for_not_started_again(settings:
     release, starts = tmp_path / "release", tmp_path / "starts.txt"
     code = (
         f"import os, time, pathlib; open({str(starts)!r}, 'a').write(str(os.getpid()) + '\\n'); "
-        f"p = pathlib.Path({str(release)!r})\n"
-        "while not p.exists(): time.sleep(0.02)"
+        f"p = pathlib.Path({str(release)!r}); deadline = time.time() + 60\n"
+        "while not p.exists() and time.time() < deadline: time.sleep(0.02)"
     )
     job = py_job(code)
     driver = DRIVER.format(repo=str(REPO), config=str(settings.config_dir), root=str(settings.root),
                            job=job.model_dump_json())  # fmt: skip
     first_daemon = subprocess.Popen([sys.executable, "-c", driver], start_new_session=True)
-    r = runner(settings)
-    assert wait_until(lambda: _state(r, "r6.1.hold") == "running" and starts.exists(), timeout=20)
-    os.kill(first_daemon.pid, signal.SIGKILL)  # the watcher dies; the job, in its own session, carries on
-    first_daemon.wait()
-    job_pid = int(starts.read_text().split()[0])
-    assert _alive(job_pid)
+    try:
+        r = runner(settings)
+        assert wait_until(lambda: _state(r, "r6.1.hold") == "running" and starts.exists(), timeout=20)
+        os.kill(first_daemon.pid, signal.SIGKILL)  # the watcher dies; the job, in its own session, carries on
+        first_daemon.wait()
+        job_pid = int(starts.read_text().split()[0])
+        assert _alive(job_pid)
 
-    results = run_until_waiting_then_release(lambda: r.run("r6.1.hold", "hold", job, list(job.argv)), release)
-    assert results and results[0].status == "adopted" and results[0].pid == job_pid
-    assert starts.read_text().split() == [str(job_pid)], "the job was started a second time"
+        results = run_until_waiting_then_release(lambda: r.run("r6.1.hold", "hold", job, list(job.argv)), release)
+        assert results and results[0].status == "adopted" and results[0].pid == job_pid
+        assert starts.read_text().split() == [str(job_pid)], "the job was started a second time"
+
+    finally:
+        release.touch()  # whatever failed, the held job ends
+        if first_daemon.poll() is None:
+            first_daemon.kill()
+            first_daemon.wait()
 
 
 def _state(r: JobRunner, job_id: str) -> str | None:
