@@ -16,7 +16,7 @@ from watcher.cli import main
 from watcher.commands.run import build_parts
 from watcher.exitcodes import ExitCode
 
-pytestmark = [pytest.mark.real_server, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.real_server, pytest.mark.timeout(420)]
 
 # The checks settle every output except through the model's adjustment: "meta" fails its hard check at
 # learning_rate 0.1 (retry), and passes clearly at 0.05 or below.
@@ -60,7 +60,7 @@ def test_chapter_13_request_end_to_end(
     lifecycle.ensure_running()  # as after earlier evaluations: the dispatcher must stop it before any job
     server_pid = lifecycle.status().pid
     with running_daemon(settings, judge, lifecycle, judge_factory=factory):
-        args = ["--config-dir", str(settings.config_dir), "submit", str(request_file), "--wait", "--timeout", "240"]
+        args = ["--config-dir", str(settings.config_dir), "submit", str(request_file), "--wait", "--timeout", "360"]
         code = main(args)
         out = capsys.readouterr().out
         assert code == ExitCode.OK, out
