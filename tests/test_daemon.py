@@ -11,7 +11,9 @@ import pytest
 
 from tests.daemon_fakes import FakeJudge, FakeLifecycle, count_json, drop, request, running_daemon, write_config
 from tests.helpers import wait_until
+from watcher import dispatch
 from watcher.config import Settings, load_settings
+from watcher.errors import ServerUnavailable
 from watcher.requests import content_id
 
 pytestmark = pytest.mark.timeout(90)
@@ -248,3 +250,29 @@ def test_reload_applies_a_new_step_glob(root: Path) -> None:
         (root / "elsewhere").mkdir(exist_ok=True)
         (root / "elsewhere" / "s1.json").write_text('{"moved": true}')
         assert wait_until(lambda: any(k.startswith("step1-") for k in judge.calls), timeout=10)
+
+
+class FlakyServerJudge(FakeJudge):
+    """The server is unavailable for the first ``failures`` judgements."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def judge(self, file: Path, step: str | None = None, *, request_id: str | None = None) -> dict[str, object]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ServerUnavailable("primary", "connection refused")
+        return super().judge(file, step, request_id=request_id)
+
+
+def test_an_unavailable_server_means_retry_later_not_reject(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dispatch, "RETRY_BASE_SEC", 0.05)
+    f = folders(root)
+    judge = FlakyServerJudge(failures=3)
+    with running_daemon(settings_for(root), judge) as daemon:
+        drop(f["requests"], "r.json", request("patient"))
+        drop(f["requests"], "r2.json", request("patient"))  # a duplicate waits while the first is retried
+        assert wait_until(lambda: count_json(f["done"]) == 2, timeout=10)
+        assert daemon.metrics.outcomes["decided"] == 1 and daemon.metrics.outcomes["duplicate"] == 1
+    assert judge.calls == {"patient": 1} and judge.failures == 0 and count_json(f["rejected"]) == 0

@@ -101,7 +101,9 @@ class Dispatcher:
 
     def pump(self, now: float) -> None:
         while self._retries and self._retries[0][0] <= now:
-            self.backlog.append(heapq.heappop(self._retries)[2])
+            job = heapq.heappop(self._retries)[2]
+            self.inflight.pop(job.id, None)  # held its id while it waited, so no duplicate could start
+            self.backlog.append(job)
         while self.free() > 0 and self.backlog:
             self._start(self.backlog.popleft())
         while (free := self.free()) > 0:
