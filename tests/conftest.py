@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,11 +42,24 @@ def llm_lease(llama_binary: Path, model_path: Path, tmp_path_factory: pytest.Tem
         server.close()
 
 
+# Every process this test session starts inherits this marker, orphans included, so the leak check counts ours
+# and never a llama-server that some other program on the machine runs.
+SESSION_MARKER = f"{os.getpid()}-{uuid.uuid4().hex}"
+os.environ["WATCHER_TEST_SESSION"] = SESSION_MARKER
+
+
+def _ours(proc: psutil.Process) -> bool:
+    try:
+        return proc.environ().get("WATCHER_TEST_SESSION") == SESSION_MARKER
+    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
 def _llama_servers() -> set[int]:
-    """Live llama-server processes (zombies are dead: their memory is already back)."""
+    """Live llama-server processes of this session (zombies are dead: their memory is already back)."""
     found = set()
     for proc in psutil.process_iter(["pid", "name", "status"]):
-        if proc.info["name"] == "llama-server" and proc.info["status"] != psutil.STATUS_ZOMBIE:
+        if proc.info["name"] == "llama-server" and proc.info["status"] != psutil.STATUS_ZOMBIE and _ours(proc):
             found.add(proc.info["pid"])
     return found - SESSION_SERVER_PIDS
 
