@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,9 +40,9 @@ _GPU = threading.Lock()
 
 
 class ServerControl(ServerLease, Protocol):
-    """The lifecycle manager as dispatch uses it: a lease that can also be stopped, verified."""
+    """The lifecycle manager as dispatch uses it: a lease that can also be held stopped, verified."""
 
-    def stop(self) -> object: ...
+    def held_stopped(self) -> AbstractContextManager[object]: ...
 
     def is_healthy(self) -> bool: ...
 
@@ -124,8 +125,10 @@ class Dispatcher:
             self.events.info("{}: attempt {} already complete; replaying its record", name, job_id)
             return {**stored["trace"], "replayed": True}
         argv = render_argv(job, dict(values))
-        stop = self._stop_server()
-        result = self.runner.run(job_id, name, job, argv)
+        # Held stopped for the whole job: no other worker can start the server on the GPU the job needs.
+        with self.server.held_stopped() as report:
+            stop = self._verify_stopped(report)
+            result = self.runner.run(job_id, name, job, argv)
         entry: dict[str, Any] = {
             "name": name, "job_id": job_id, "argv": argv, "server_stop": stop, "job": result.as_dict(),
             "parameters": {key: values.get(key, slot.default) for key, slot in job.parameters.items()},
@@ -134,8 +137,7 @@ class Dispatcher:
         self.runner.annotate(job_id, "trace", entry)
         return entry
 
-    def _stop_server(self) -> dict[str, Any]:
-        report = self.server.stop()
+    def _verify_stopped(self, report: object) -> dict[str, Any]:
         host, port = _host_port(self.server.base_url)
         if port_listening(host, port):
             # Never start a GPU job next to a server that is still up: it would hold the memory the job needs.

@@ -96,6 +96,11 @@ class FakeModel:
     def in_use(self) -> Iterator[None]:
         yield
 
+    @contextlib.contextmanager
+    def held_stopped(self) -> Iterator[None]:
+        self.stop()
+        yield
+
 
 def decision(kind: str, confidence: float = 0.9) -> dict[str, Any]:
     """An ``agent_decision`` answer."""

@@ -116,6 +116,11 @@ class FakeServer:
     def in_use(self) -> Iterator[None]:
         yield
 
+    @contextlib.contextmanager
+    def held_stopped(self) -> Iterator[None]:
+        self.stop()
+        yield
+
 
 class FakeJudge:
     """Decisions scripted per output file name (``meta.json``: ["retry", "proceed"]); proceed when unscripted."""

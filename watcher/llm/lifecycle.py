@@ -6,11 +6,15 @@ second, small lock guards the in-flight count, so ``in_use()`` never waits for a
 
 Evaluations hold ``in_use()`` around ``ensure_running()`` and their requests: idle time counts from the end of
 the last one, and the idle stop never happens while one is held.
+
+GPU-heavy jobs run inside ``held_stopped()``: it waits for the evaluations in flight to finish, stops the server
+(verified), and keeps it stopped, new evaluations waiting at ``in_use()`` / ``ensure_running()``, until the job ends.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import threading
 import time
@@ -48,6 +52,9 @@ class LLMLifecycleManager:
         self._probe = HealthProbe(self.config.base_url)
         self._lock = threading.RLock()
         self._use_lock = threading.Lock()
+        self._gate = threading.Condition(self._use_lock)  # signalled when the in-flight count or a hold changes
+        self._holders: set[int] = set()  # threads inside held_stopped()
+        self._users: collections.Counter[int] = collections.Counter()  # threads inside in_use(), nesting counted
         self._cancel = threading.Event()
         self._server: ServerProcess | None = None
         self._state: State = "stopped"
@@ -83,7 +90,11 @@ class LLMLifecycleManager:
     # -- start ---------------------------------------------------------------------------------------------------
 
     def ensure_running(self) -> None:
-        """Start the server unless it runs; block until it is healthy. Raises an LLMServerError when it cannot."""
+        """Start the server unless it runs; block until it is healthy. Raises an LLMServerError when it cannot.
+
+        While a GPU job holds the server stopped (``held_stopped``), this waits for the job to end.
+        """
+        self._wait_for_release()
         with self._lock:
             server = self._server
             if server is None or not server.alive():
@@ -169,15 +180,56 @@ class LLMLifecycleManager:
 
     @contextlib.contextmanager
     def in_use(self) -> Iterator[None]:
-        """Marks an evaluation in flight: no idle stop until it ends; idle time counts from its end."""
-        with self._use_lock:
+        """Marks an evaluation in flight: no idle stop until it ends; idle time counts from its end.
+
+        Waits first while a GPU job holds the server stopped.
+        """
+        with self._gate:
+            self._refuse_reentry("in_use()")
+            self._gate.wait_for(lambda: not self._holders)
             self._in_flight += 1
+            self._users[threading.get_ident()] += 1
         try:
             yield
         finally:
-            with self._use_lock:
+            with self._gate:
                 self._in_flight -= 1
+                self._users[threading.get_ident()] -= 1
+                self._users += collections.Counter()  # drops the zero counts
                 self._last_used = time.monotonic()
+                self._gate.notify_all()
+
+    @contextlib.contextmanager
+    def held_stopped(self, drain_timeout_sec: float | None = None) -> Iterator[StopReport]:
+        """Stop the server for a GPU-heavy job and keep it stopped until the block ends.
+
+        Evaluations in flight finish first (up to ``drain_timeout_sec``, None: no bound); new ones wait, so no
+        other thread can start the server under the job. Yields the verified stop report.
+        """
+        with self._gate:
+            self._refuse_reentry("held_stopped()")
+            self._holders.add(threading.get_ident())
+            drained = self._gate.wait_for(lambda: self._in_flight == 0, timeout=drain_timeout_sec)
+        try:
+            if not drained:
+                raise LLMServerError(self._name, f"evaluations still in flight after {drain_timeout_sec}s")
+            yield self.stop()
+        finally:
+            with self._gate:
+                self._holders.discard(threading.get_ident())
+                self._gate.notify_all()
+
+    def _wait_for_release(self) -> None:
+        with self._gate:
+            self._refuse_reentry("ensure_running()")
+            if self._users[threading.get_ident()]:
+                return  # admitted before the hold: the hold waits for this evaluation, not the other way round
+            self._gate.wait_for(lambda: not self._holders)
+
+    def _refuse_reentry(self, what: str) -> None:
+        # The holder waiting for its own release would wait forever: fail loudly instead.
+        if threading.get_ident() in self._holders:
+            raise LLMServerError(self._name, f"{what} called inside held_stopped() by the same thread")
 
     @contextlib.contextmanager
     def session(self) -> Iterator[LLMLifecycleManager]:
