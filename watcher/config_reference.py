@@ -16,6 +16,15 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from watcher.config import Check, LLMServerConfig, ServerConfig, StepConfig, WatcherConfig
+from watcher.config_jobs import (
+    JobConfig,
+    JobsConfig,
+    LearningLoopConfig,
+    LoopStepConfig,
+    ParameterPolicy,
+    ParameterSlot,
+    PolicyConfig,
+)
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -26,9 +35,27 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("config/watcher.json", "", WatcherConfig),
     ("config/watcher.json", "steps.<n>.", StepConfig),
     ("config/watcher.json", "checks.<n>[].", Check),
+    ("config/watcher.json", "jobs.", JobsConfig),
+    ("config/watcher.json", "jobs.selfplay.", JobConfig),
+    ("config/watcher.json", "jobs.selfplay.parameters.<name>.", ParameterSlot),
+    ("config/watcher.json", "learning_loop.", LearningLoopConfig),
+    ("config/watcher.json", "learning_loop.steps[].", LoopStepConfig),
+    ("config/watcher.json", "policy.", PolicyConfig),
+    ("config/watcher.json", "policy.parameters.<name>.", ParameterPolicy),
 )
 # Models rendered as their own section (or expanded inline) instead of as one opaque row.
-EXPANDED = {ServerConfig, StepConfig, Check}
+EXPANDED = {
+    ServerConfig,
+    StepConfig,
+    Check,
+    JobsConfig,
+    JobConfig,
+    ParameterSlot,
+    LearningLoopConfig,
+    LoopStepConfig,
+    PolicyConfig,
+    ParameterPolicy,
+}
 
 
 def _default(info: FieldInfo) -> str:
