@@ -97,7 +97,8 @@ def render(report: dict[str, Any]) -> str:
     else:
         lines = ["daemon:  not running"]
     lines.append(f"server:  {describe_server(server)}")
-    lines.append("folders: " + ", ".join(f"{name} {n}" for name, n in report["folders"].items()))
+    counts = ", ".join(f"{name} {n}" for name, n in report["folders"].items())
+    lines.append(f"folders: {counts or 'not created yet'}")
     lines.append("last decisions:" if report["last_decisions"] else "last decisions: none")
     for item in report["last_decisions"]:
         lines.append(f"  {item['decided_at']}  {item['request_id']}  {item['decision']}  ({item['parse_method']})")
