@@ -22,9 +22,9 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from watcher.errors import InputError
 from watcher.llm.gguf_header import read_metadata
+from watcher.llm.launch import DEFAULT_UBATCH
 
 CELL_PADDING = 256  # llama_context pads n_ctx and each sequence's cells to this
-DEFAULT_UBATCH = 512  # llama-server's default --ubatch-size
 
 # Sliding-window layer pattern llama.cpp assumes when the GGUF has none: (period, dense layer first).
 # With period n and dense_first False, layer i is a sliding-window layer unless i % n == n - 1.

@@ -6,13 +6,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from watcher.config import ServerConfig
 from watcher.errors import InputError
-from watcher.llm.gguf import DEFAULT_UBATCH, ModelFacts, estimate_kv_cache_bytes, read_model_facts
 from watcher.llm.memory import gpu_count
+
+if TYPE_CHECKING:
+    from watcher.llm.gguf import ModelFacts
+
+# The `gguf` package pulls in numpy (about 12 MB of RSS): a daemon that has not started a server yet never loads it.
+DEFAULT_UBATCH = 512  # llama-server's default --ubatch-size, which pads the sliding-window cache
 
 
 def build_command(server: ServerConfig, binary: Path, model: Path) -> tuple[str, ...]:
@@ -55,6 +61,8 @@ class KvEstimate:
 
 def kv_estimate(server: ServerConfig, model: Path) -> KvEstimate:
     """The KV-cache estimate for this server; a model the header reader cannot read gives none (and a reason)."""
+    from watcher.llm.gguf import estimate_kv_cache_bytes, read_model_facts
+
     n_gpus = len(server.gpus) or gpu_count() or 1
     try:
         facts = read_model_facts(model)
