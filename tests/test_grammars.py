@@ -6,10 +6,13 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.helpers import free_port
 from tests.trust_fixtures import trust_settings
 from watcher import cli, grammars
 from watcher.config import load_settings
@@ -20,10 +23,12 @@ from watcher.gbnf_lint import lint
 from watcher.grammars import (
     DEFAULT_STEP_GRAMMARS,
     GRAMMAR_FILES,
+    check_grammar,
     grammar_for_step,
     llguidance_compile,
     load_grammar,
 )
+from watcher.llm.client import LlamaClient
 from watcher.resources import SOURCE_ROOT
 from watcher.schemagen import render
 
@@ -210,3 +215,32 @@ def test_grammars_check_fails_for_a_step_whose_grammar_has_no_decision(
 def test_answer_and_record_schemas_on_disk_are_generated_from_the_models(name: str) -> None:
     on_disk = (SOURCE_ROOT / "schemas" / name).read_text(encoding="utf-8")
     assert on_disk == render(decision_schemas()[name]), f"schemas/{name} drifted: python -m watcher.schemagen"
+
+
+def test_without_llguidance_the_check_says_not_checked_when_no_server_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = trust_settings(tmp_path)
+    llm_file = settings.config_dir / "llm_server_config.json"
+    data = json.loads(llm_file.read_text())
+    data["servers"]["primary"]["port"] = free_port()  # nothing listens there
+    llm_file.write_text(json.dumps(data))
+    monkeypatch.setitem(sys.modules, "llguidance", None)  # import llguidance now raises ImportError
+    code = cli.main(["--config-dir", str(settings.config_dir), "grammars", "check"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "compiled with: nothing: llguidance is not installed" in out
+    assert "not checked" in _row(out, "grammar agent_decision")
+
+
+def test_a_running_server_can_be_the_compiler() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        grammar = json.loads(request.content)["grammar"]
+        if "undefined" in grammar:
+            return httpx.Response(400, json={"error": {"message": "failed to parse grammar"}})
+        return httpx.Response(200, json={"content": "", "stop_type": "limit", "tokens_predicted": 1})
+
+    client = LlamaClient("http://llm.test", "primary", transport=httpx.MockTransport(handler))
+    assert check_grammar("agent_decision", client.grammar_compiles).ok is True
+    broken = check_grammar("agent_decision", lambda text: client.grammar_compiles(text + "\nx ::= undefined"))
+    assert broken.ok is False and "rejected the grammar" in broken.detail
