@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import free_port, wait_until
+from watcher.llm.process import SpawnSpec, spawn
 
 # Servers owned by session fixtures: the per-test leak check leaves them alone.
 SESSION_SERVER_PIDS: set[int] = set()
@@ -28,8 +29,8 @@ class DirectServer:
             str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
             "--ctx-size", str(ctx_size), "--parallel", str(parallel), "--threads", "2",
         ]  # fmt: skip
-        self._log = log.open("wb")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        # The lifecycle's spawner: own process group, and the server dies with pytest even if pytest is killed.
+        self.process = spawn(SpawnSpec(tuple(command), dict(os.environ), log))
         if not wait_until(self.healthy, timeout=120, interval=0.05):
             self.close()
             raise RuntimeError(f"llama-server did not become healthy; log: {log}")
@@ -58,4 +59,3 @@ class DirectServer:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-        self._log.close()
