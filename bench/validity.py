@@ -10,7 +10,7 @@ One run against a real llama-server (started on a free port for the run, stopped
 * overhead: the evaluator's wall time over a direct ``/completion`` with the same prompt, grammar and settings,
   at temperature 0 so both generate the same tokens; the order alternates so neither gains from the prompt cache.
 
-    python bench/validity.py [--n 100] [--temperature 0.8] [--pairs 24]
+    python bench/validity.py [--n 100] [--temperature 0.8] [--pairs 24] [--threads 1]
 """
 
 from __future__ import annotations
@@ -63,12 +63,14 @@ class RecordingEvaluator(Evaluator):
         return client
 
 
-def bench_settings(folder: Path, temperature: float, seed: int) -> Settings:
+def bench_settings(folder: Path, temperature: float, seed: int, threads: int | None) -> Settings:
     config = folder / "config"
     shutil.copytree(SOURCE_ROOT / "config", config)
     llm = json.loads((config / "llm_server_config.json").read_text())
     port = _free_port()
-    llm["servers"]["primary"].update(port=port, context_length=8192, parallel_slots=1, idle_timeout_sec=0)
+    llm["servers"]["primary"].update(
+        port=port, context_length=8192, parallel_slots=1, idle_timeout_sec=0, threads=threads
+    )
     (config / "llm_server_config.json").write_text(json.dumps(llm))
     watcher = json.loads((config / "watcher.json").read_text())
     for step in watcher["steps"].values():
@@ -177,9 +179,12 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100, help="evaluations for the validity figures (default 100)")
     parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
     parser.add_argument("--pairs", type=int, default=24, help="evaluator/direct pairs for the overhead")
+    # One thread by default: with more threads than free cores, ggml's spinning workers collapse throughput
+    # (measured 0.6 vs 26 tokens/s next to another llama-server on 2 cores).
+    parser.add_argument("--threads", type=int, default=1, help="llama-server --threads (default 1; 0: its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="watcher-bench-") as folder:
-        settings = bench_settings(Path(folder), args.temperature, 0)
+        settings = bench_settings(Path(folder), args.temperature, 0, args.threads or None)
         with server(settings) as lease:
             started = time.monotonic()
             constrained, final, free = validity(settings, lease, args.n, args.temperature)
@@ -195,7 +200,7 @@ def main() -> int:
     total = 100 * (evaluator_s / direct_s - 1)
     print(f"  total: evaluator {evaluator_s:.2f}s, direct {direct_s:.2f}s, overhead {total:+.2f}%")
     print(f"  per pair: median {100 * ratios[len(ratios) // 2]:+.2f}%")
-    print(f"\nwall time {elapsed:.0f}s")
+    print(f"\nwall time {elapsed:.0f}s, llama-server --threads {args.threads or 'default'}")
     return 0
 
 
