@@ -151,7 +151,8 @@ def test_a_valid_constrained_answer_is_one_attempt_under_the_lease(settings: Set
     assert server.starts == 1 and all(request["held"] for request in server.requests)
     sent = server.requests[0]
     assert sent["grammar"] == load_grammar("agent_decision").text
-    assert (sent["temperature"], sent["seed"], sent["n_predict"], sent["cache_prompt"]) == (0.0, 42, 384, True)
+    limit = settings.watcher.evaluation.max_tokens
+    assert (sent["temperature"], sent["seed"], sent["n_predict"], sent["cache_prompt"]) == (0.0, 42, limit, True)
     assert sent["prompt"].startswith("<start_of_turn>user\n") and sent["prompt"].endswith("<start_of_turn>model\n")
 
 
@@ -207,7 +208,8 @@ def test_a_truncated_answer_is_asked_again_with_twice_the_tokens(settings: Setti
     with scripted(Truncated(GOOD[:40]), GOOD) as server:
         record = evaluate(settings, server)
     assert [a.outcome for a in record.attempts] == ["truncated", "valid"]
-    assert [request["n_predict"] for request in server.requests] == [384, 768]
+    limit = settings.watcher.evaluation.max_tokens
+    assert [request["n_predict"] for request in server.requests] == [limit, 2 * limit]
 
 
 def test_a_rejected_grammar_falls_back_to_json_generic_and_is_flagged(settings: Settings) -> None:

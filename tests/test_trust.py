@@ -181,7 +181,7 @@ def respects_the_checks(settings: Settings, step: str, report: CheckReport, verd
 
 
 @pytest.mark.real_server
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_real_model_judges_a_borderline_output_within_the_checks(tmp_path: Path, llm_lease: DirectServer) -> None:
     settings = trust_settings(tmp_path)
     record = Evaluator(settings, llm_lease).evaluate(labelled("1", "good/borderline_01.json"), "1")

@@ -206,7 +206,12 @@ class Evaluation(Frozen):
     server: str = Field("primary", description="Server used for evaluations.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     seed: int = Field(42, description="Sampling seed, for repeatable decisions.")
-    max_tokens: int = Field(384, gt=0, description="Token limit of one answer; doubled once on truncation.")
+    max_tokens: int = Field(
+        640,
+        gt=0,
+        description="Token limit of one answer; doubled once on truncation. Enough for the answers the "
+        "shipped grammars produce in practice, so a first attempt is rarely cut short.",
+    )
     max_attempts: int = Field(3, ge=1, le=10, description="Grammar-constrained attempts before the fallback.")
     request_timeout_sec: float = Field(180.0, gt=0, description="HTTP timeout of one completion.")
 
