@@ -183,12 +183,14 @@ def respects_the_checks(settings: Settings, step: str, report: CheckReport, verd
 @pytest.mark.real_server
 @pytest.mark.timeout(600)
 def test_real_model_judges_a_borderline_output_within_the_checks(tmp_path: Path, llm_lease: DirectServer) -> None:
+    # A narrow pass of the train/validation gap, which the checks cannot settle. Chosen because the model answers
+    # it in one short attempt: others take a cut answer and a second attempt, five times the CPU.
     settings = trust_settings(tmp_path)
-    record = Evaluator(settings, llm_lease).evaluate(labelled("1", "good/borderline_01.json"), "1")
+    record = Evaluator(settings, llm_lease).evaluate(labelled("5", "good/borderline_01.json"), "5")
 
     assert record.parse_method != "checks_only"
     assert record.verdict.decided_by == "model"
-    grammar = grammar_for_step(settings, "1")
-    validate_answer(grammar, json.dumps(record.payload))  # raises if the stored answer is not a valid one
+    assert record.checks.results and record.checks.hard_failed == ()
+    validate_answer(grammar_for_step(settings, "5"), json.dumps(record.payload))  # raises unless valid
     assert record.verdict.model_decision in judgement.DECISIONS
-    assert respects_the_checks(settings, "1", record.checks, record.verdict)
+    assert respects_the_checks(settings, "5", record.checks, record.verdict)
