@@ -152,7 +152,10 @@ def run_status(args: argparse.Namespace) -> int:
     from watcher.llm.lifecycle import LLMLifecycleManager
 
     settings = load_settings(args.config_dir)
-    statuses = [LLMLifecycleManager(settings, n).status() for n in _server_names(args, settings, default_all=True)]
+    managers = [LLMLifecycleManager(settings, n) for n in _server_names(args, settings, default_all=True)]
+    for manager in managers:
+        manager.kv_estimate()  # a status shows the estimate even while the server is stopped
+    statuses = [manager.status() for manager in managers]
     if args.json:
         sys.stdout.write(json.dumps([s.as_dict() for s in statuses], indent=2) + "\n")
     else:

@@ -323,7 +323,9 @@ class LLMLifecycleManager:
                 owner, pid, uptime = "pid record", record.pid, max(0.0, time.time() - record.started_at)
                 startups = max(startups, record.startup)
         state: State = self._state if self._state in ("starting", "stopping") else "running" if pid else "stopped"
-        kv = self.kv_estimate()
+        # Only an estimate already made (at start, or asked for): reading a GGUF header loads the gguf package
+        # (numpy, ~12 MB), which a daemon polling its status while the server is stopped should not carry.
+        kv = self._kv
         return ServerStatus(
             name=self._name, state=state, healthy=pid is not None and self.is_healthy(), pid=pid,
             host=self.config.host, port=self.config.port, base_url=self.base_url, owner=owner, uptime_sec=uptime,
