@@ -13,13 +13,14 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from tests.fakes.fake_llama_server import JsonReplyHandler
 from tests.helpers import free_port
 from tests.trust_fixtures import trust_settings
 from watcher import cli
@@ -96,25 +97,17 @@ class ScriptedServer:
         self._thread.join(timeout=5)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonReplyHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def reply(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:
         props = {"model_path": "fake.gguf", "build_info": "b1-fake", "chat_template": "", "total_slots": 1}
-        self.reply(200, props if self.path == "/props" else {"status": "ok"})
+        self.send_json(200, props if self.path == "/props" else {"status": "ok"})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.reply(*self.server.owner.completion(body))  # type: ignore[attr-defined]
+        self.send_json(*self.server.owner.completion(body))  # type: ignore[attr-defined]
 
 
 @pytest.fixture

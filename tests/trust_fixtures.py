@@ -15,10 +15,11 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.fake_llama_server import JsonReplyHandler
 from tests.helpers import free_port
 from watcher.config import Settings, load_settings
 from watcher.resources import SOURCE_ROOT
@@ -58,19 +59,11 @@ def trust_settings(tmp_path: Path, ask_model: dict[str, str] | None = None) -> S
     return load_settings(config_dir, root=tmp_path)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonReplyHandler):
     server: _HttpServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the fake's requests are asserted on, not logged
-
-    def send_json(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         self.server.owner.record(self.command, self.path, None)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -41,20 +42,24 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: FakeServer
+class JsonReplyHandler(BaseHTTPRequestHandler):
+    """What every fake llama-server answers with: a JSON body and its length, as the real one sends."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.path != "/health":  # polled every few ms: it would push everything else out of the log tail
-            sys.stderr.write(f"fake: {self.command} {self.path}\n")
-
-    def send_json(self, status: int, payload: dict[str, Any]) -> None:
+    def send_json(self, status: int, payload: Mapping[str, Any]) -> None:
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class Handler(JsonReplyHandler):
+    server: FakeServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.path != "/health":  # polled every few ms: it would push everything else out of the log tail
+            sys.stderr.write(f"fake: {self.command} {self.path}\n")
 
     def do_GET(self) -> None:
         if not self.server.ready():

@@ -11,9 +11,10 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.fake_llama_server import JsonReplyHandler
 from tests.helpers import free_port
 
 
@@ -23,30 +24,22 @@ class _Server(ThreadingHTTPServer):
     model: FakeModel
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonReplyHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send(self, payload: Mapping[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:
         if self.path == "/props":
-            self._send({"model_path": "fake-gemma.gguf", "chat_template": "", "total_slots": 1})
+            self.send_json(200, {"model_path": "fake-gemma.gguf", "chat_template": "", "total_slots": 1})
         else:
-            self._send({"status": "ok"})
+            self.send_json(200, {"status": "ok"})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
         content = self.server.model.answer(str(body.get("grammar") or ""), str(body.get("prompt", "")))
-        self._send({"content": content, "stop_type": "eos", "tokens_predicted": 20, "tokens_evaluated": 100,
+        self.send_json(200, {"content": content, "stop_type": "eos", "tokens_predicted": 20, "tokens_evaluated": 100,
                     "timings": {"prompt_ms": 1.0, "predicted_ms": 2.0}, "model": "fake-gemma.gguf"})  # fmt: skip
 
 
