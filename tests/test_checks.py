@@ -136,6 +136,44 @@ def test_report_lists_failures_by_severity_and_serialises() -> None:
     assert lines[1] == "PASS hard zero = 0, needs == 0"
 
 
+@pytest.mark.parametrize(
+    ("op", "tier", "actual", "severity"),
+    [
+        ("<=", {"hard_limit": 0.1}, 0.04, "soft"),  # passes: keeps its configured severity
+        ("<=", {"hard_limit": 0.1}, 0.08, "soft"),  # misses 0.05, inside the tier: for the model to weigh
+        ("<=", {"hard_limit": 0.1}, 0.1, "soft"),  # at the hard limit is not beyond it
+        ("<=", {"hard_limit": 0.1}, 0.14, "hard"),
+        (">=", {"hard_limit": 0.02}, 0.03, "soft"),
+        (">=", {"hard_limit": 0.02}, 0.01, "hard"),
+        ("between", {"hard_range": [0.01, 0.09]}, 0.095, "hard"),
+        ("between", {"hard_range": [0.01, 0.09]}, 0.085, "soft"),
+        ("between", {"hard_range": [0.01, 0.09]}, 0.005, "hard"),
+        ("<=", {}, 0.9, "soft"),  # no tier: a soft check fails soft however far it misses
+    ],
+)
+def test_a_soft_failure_past_the_hard_tier_counts_as_hard(
+    op: str, tier: dict[str, Any], actual: float, severity: str
+) -> None:
+    operand = {"range": [0.02, 0.08]} if op == "between" else {"value": 0.05 if op == "<=" else 0.04}
+    spec = {"path": "x", "op": op, "severity": "soft", "message": "noisy", **operand, **tier}
+    report = run_checks([Check.model_validate(spec)], {"x": actual})
+    (result,) = report.results
+    assert result.severity == severity
+    assert report.hard_failed == (("x",) if severity == "hard" else ())
+    if severity == "hard":
+        assert ("hard beyond" in result.describe()) or ("hard outside" in result.describe())
+        assert result.describe().startswith("FAIL hard x")
+
+
+def test_a_missing_value_of_a_tiered_check_stays_a_soft_failure() -> None:
+    tiered = Check.model_validate(
+        {"path": "x", "op": "<=", "value": 0.05, "severity": "soft", "hard_limit": 0.1, "message": "noisy"}
+    )
+    for document in ({}, {"x": "n/a"}):
+        report = run_checks([tiered], document)
+        assert (report.soft_failed, report.hard_failed) == (("x",), ())
+
+
 def test_empty_check_list_passes_vacuously() -> None:
     report = run_checks([], DOC)
     assert report.results == ()
@@ -188,6 +226,38 @@ BROKEN_CHECKS: list[tuple[str, dict[str, Any], str, str]] = [
     ("reversed range", {"1": [{**GOOD, "op": "between", "range": [2, 1]}]}, "checks.1[0]", "low <= high"),
     ("bad severity", {"1": [{**GOOD, "severity": "fatal"}]}, "checks.1[0].severity", "'hard'"),
     ("unknown key", {"1": [{**GOOD, "treshold": 1}]}, "checks.1[0].treshold", "Extra inputs"),
+    ("hard tier on a hard check", {"1": [{**GOOD, "hard_limit": 0.5}]}, "checks.1[0]", "belong to soft checks"),
+    (
+        "hard limit on the passing side",
+        {"1": [{**GOOD, "severity": "soft", "hard_limit": 0.7}]},
+        "checks.1[0]",
+        "hard_limit 0.7 must lie at or below value 0.6",
+    ),
+    (
+        "hard limit on the passing side of <=",
+        {"1": [{**GOOD, "op": "<=", "severity": "soft", "hard_limit": 0.5}]},
+        "checks.1[0]",
+        "must lie at or above value 0.6",
+    ),
+    (
+        "hard range inside the range",
+        {"1": [{**GOOD, "op": "between", "range": [0, 1], "severity": "soft", "hard_range": [0.1, 2]}]},
+        "checks.1[0]",
+        "hard_range [0.1, 2.0] must contain range [0.0, 1.0]",
+    ),
+    (
+        "hard limit on between",
+        {"1": [{**GOOD, "op": "between", "range": [0, 1], "severity": "soft", "hard_limit": 2}]},
+        "checks.1[0]",
+        "takes hard_range",
+    ),
+    (
+        "hard range on >=",
+        {"1": [{**GOOD, "severity": "soft", "hard_range": [0, 1]}]},
+        "checks.1[0]",
+        "hard_range belongs to op 'between'",
+    ),
+    ("hard limit on ==", {"1": [{**GOOD, "op": "==", "severity": "soft", "hard_limit": 1}]}, "checks.1[0]", "no side"),
 ]
 
 

@@ -65,9 +65,23 @@ def test_clearly_bad_outputs_are_settled_without_the_model() -> None:
         assert item.shipped.decision == SETTINGS.watcher.steps[item.step].on_hard_failure
 
 
-def test_borderline_bad_outputs_fail_a_hard_check() -> None:
-    for item in (j for j in JUDGED if j.label == "bad" and j.kind in ("borderline", "missing")):
-        assert item.checks_only.rule.startswith("hard_check_failed:"), name(item)
+def test_every_bad_output_fails_a_hard_check_or_a_hard_tier() -> None:
+    # Soft signals far past their threshold (fold spread 0.14 against 0.05) cross the check's hard tier, so a
+    # model that calls them proceed cannot carry them through.
+    for item in (j for j in JUDGED if j.label == "bad"):
+        assert item.shipped.rule.startswith("hard_check_failed:"), name(item)
+        assert not item.shipped.ask_model, name(item)
+
+
+def test_no_good_output_fails_a_hard_check() -> None:
+    for item in (j for j in JUDGED if j.label == "good"):
+        assert not item.checks_only.rule.startswith("hard_check_failed:"), name(item)
+
+
+def test_soft_kind_outputs_fail_only_softly_when_good() -> None:
+    for item in (j for j in JUDGED if j.label == "good" and j.kind == "soft"):
+        assert item.shipped.ask_model, name(item)
+        assert item.shipped.rule.startswith("soft_check_failed:"), name(item)
 
 
 def test_share_of_good_outputs_that_proceed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -136,7 +136,20 @@ def test_borderline_mode_does_ask_the_server_about_a_narrow_pass(tmp_path: Path,
 
 # -- the decision record --------------------------------------------------------------------------------------
 
-CHECK_KEYS = {"path", "op", "value", "range", "severity", "message", "status", "passed", "actual", "margin"}
+CHECK_KEYS = {
+    "path",
+    "op",
+    "value",
+    "range",
+    "severity",
+    "hard_limit",
+    "hard_range",
+    "message",
+    "status",
+    "passed",
+    "actual",
+    "margin",
+}
 VERDICT_KEYS = {"decision", "decided_by", "rule", "overridden_by", "model_decision", "model_confidence"}
 
 
@@ -151,7 +164,7 @@ def test_the_record_shows_the_checks_the_models_answer_and_the_final_decision(
     checks = record["checks"]
     assert len(checks["results"]) == len(settings.watcher.checks["5"])
     assert all(set(result) == CHECK_KEYS for result in checks["results"])
-    assert checks["hard_failed"] == ["generalization_gap.auc"] and "soft_failed" in checks
+    assert checks["hard_failed"][0] == "generalization_gap.auc" and "soft_failed" in checks
     assert record["payload"] == json.loads(fake_proceed.content)
     assert set(record["verdict"]) == VERDICT_KEYS
     assert record["verdict"]["model_decision"] == record["payload"]["decision"] == "proceed"

@@ -9,6 +9,11 @@ passes, negative when it fails. For ``>=`` / ``>`` it is ``(actual - value) / |v
 ``(value - actual) / |value|``, for ``between`` the smaller of the two margins to ``low`` and ``high``. A
 threshold of 0 has no relative scale, so the margin is the absolute difference. ``==`` and ``!=`` are exact and
 have no margin. A path that is not in the document, or a value that is not a finite number, fails the check.
+
+A soft check may carry a hard tier (``hard_limit``, or ``hard_range`` for ``between``), the warn-and-fail pair of
+thresholds that monitoring users know: a value that misses ``value`` but not the hard tier is a soft failure, left
+to the model's judgement; a value past the hard tier fails the check as hard, so it can never proceed. The
+result's ``severity`` is the effective one. A missing value stays a soft failure: there is no distance to judge.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class CheckResult(BaseModel):
     value: float | None
     range: tuple[float, float] | None
     severity: Literal["hard", "soft"]
+    hard_limit: float | None = None
+    hard_range: tuple[float, float] | None = None
     message: str
     status: Status
     passed: bool
@@ -68,6 +75,10 @@ class CheckResult(BaseModel):
         text = f"{head} {self.severity} {self.path} {got}, needs {need}"
         if self.margin is not None:
             text += f" (margin {self.margin:+.3f})"
+        if self.hard_range is not None:
+            text += f", hard outside {self.hard_range[0]:g}..{self.hard_range[1]:g}"
+        elif self.hard_limit is not None:
+            text += f", hard beyond {self.hard_limit:g}"
         return text if self.passed else f"{text}: {self.message}"
 
 
@@ -109,20 +120,37 @@ def run_checks(checks: Sequence[Check], document: Any) -> CheckReport:
 
 def evaluate(check: Check, document: Any) -> CheckResult:
     found, raw = lookup(document, check.path)
-    base = check.model_dump(include={"path", "op", "value", "range", "severity", "message"})
+    base = check.model_dump(include={"path", "op", "value", "range", "hard_limit", "hard_range", "message"})
     if not found:
-        return CheckResult(**base, status="missing", passed=False, actual=None, margin=None)
+        return CheckResult(**base, severity=check.severity, status="missing", passed=False, actual=None, margin=None)
     if not is_number(raw):
-        return CheckResult(**base, status="not_a_number", passed=False, actual=shown(raw), margin=None)
+        return CheckResult(
+            **base, severity=check.severity, status="not_a_number", passed=False, actual=shown(raw), margin=None
+        )
     actual = float(raw)
     passed = compare(check, actual)
     return CheckResult(
         **base,
+        severity="hard" if not passed and beyond_hard_tier(check, actual) else check.severity,
         status="passed" if passed else "failed",
         passed=passed,
         actual=raw,
         margin=margin(check, actual),
     )
+
+
+def beyond_hard_tier(check: Check, actual: float) -> bool:
+    """Whether a failing value of a soft check lies past its hard tier, so that the failure counts as hard.
+
+    A missing or non-numeric value has no distance to measure and stays a soft failure, for the model to weigh.
+    """
+    if check.hard_range is not None:
+        return not check.hard_range[0] <= actual <= check.hard_range[1]
+    if check.hard_limit is None:
+        return False
+    if check.op in (">=", ">"):
+        return actual < check.hard_limit
+    return actual > check.hard_limit
 
 
 def lookup(document: Any, path: str) -> tuple[bool, Any]:

@@ -162,6 +162,15 @@ class Check(Frozen):
     value: float | None = Field(None, description="Threshold for every op but `between`.")
     range: tuple[float, float] | None = Field(None, description="[low, high], inclusive, for `between`.")
     severity: Literal["hard", "soft"] = Field("hard", description="hard: a failure can never proceed.")
+    hard_limit: float | None = Field(
+        None,
+        description="Soft checks with `>=`, `<=`, `>` or `<`: a value beyond this fails the check as hard. "
+        "Between `value` and `hard_limit` the failure stays soft (the model weighs it).",
+    )
+    hard_range: tuple[float, float] | None = Field(
+        None,
+        description="Soft `between` checks: a value outside this wider [low, high] fails the check as hard.",
+    )
     message: str = Field(description="What it means when the check fails.")
 
     @field_validator("path")
@@ -178,7 +187,41 @@ class Check(Frozen):
                 raise ValueError("op 'between' needs range [low, high] with low <= high")
         elif self.value is None:
             raise ValueError(f"op {self.op!r} needs a value")
+        self._check_hard_tier()
         return self
+
+    def _check_hard_tier(self) -> None:
+        """A hard tier belongs to a soft check and lies beyond its threshold, on the failing side."""
+        if self.hard_limit is None and self.hard_range is None:
+            return
+        if self.severity != "soft":
+            raise ValueError("hard_limit and hard_range belong to soft checks; a hard check already fails hard")
+        if self.op == "between":
+            self._check_hard_range()
+        elif self.hard_range is not None:
+            raise ValueError(f"hard_range belongs to op 'between'; op {self.op!r} takes hard_limit")
+        elif self.op in ("==", "!="):
+            raise ValueError(f"op {self.op!r} has no side to fail on: it takes no hard_limit")
+        else:
+            self._check_hard_limit()
+
+    def _check_hard_range(self) -> None:
+        if self.hard_limit is not None:
+            raise ValueError("op 'between' takes hard_range [low, high], not hard_limit")
+        assert self.range is not None and self.hard_range is not None
+        low, high = self.hard_range
+        if not low <= self.range[0] <= self.range[1] <= high:
+            raise ValueError(f"hard_range {list(self.hard_range)} must contain range {list(self.range)}")
+
+    def _check_hard_limit(self) -> None:
+        assert self.value is not None and self.hard_limit is not None
+        lower_fails = self.op in (">=", ">")
+        if (self.hard_limit > self.value) if lower_fails else (self.hard_limit < self.value):
+            side = "at or below" if lower_fails else "at or above"
+            raise ValueError(
+                f"hard_limit {self.hard_limit:g} must lie {side} value {self.value:g}: on the side where op "
+                f"{self.op!r} fails"
+            )
 
 
 class Limits(Frozen):
