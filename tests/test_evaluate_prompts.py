@@ -63,6 +63,14 @@ def test_every_answer_shape_names_every_key_of_its_model(grammar: str) -> None:
         assert f'"{key}"' in ANSWER_SHAPES[grammar]
 
 
+@pytest.mark.parametrize("grammar", [g for g, model in GRAMMAR_MODELS.items() if "confidence" in model.model_fields])
+def test_confidence_is_described_with_anchors_not_a_bare_range(grammar: str) -> None:
+    # A bare "0 to 1" makes small models answer 0, and min_confidence then escalates every answer.
+    shape = ANSWER_SHAPES[grammar]
+    assert "about 0.9 when the numbers clearly support your answer" in shape
+    assert '"confidence" (0 to 1)' not in shape
+
+
 def test_step_prompt_has_instructions_output_findings_shape_and_feedback() -> None:
     prompt = step_prompt("3", STEP, '{"a":1}', "agent_decision", findings="FAIL hard a", feedback="json: bad")
     assert "step 3 (Full Scoring)" in prompt and "Mind the NaNs." in prompt

@@ -19,9 +19,15 @@ TURN_FORMATS: dict[str, str] = {
 
 # What each grammar's answer means, key by key, in the grammar's key order. Prose rather than a JSON skeleton:
 # the grammar enforces the syntax, and small models copy a skeleton's placeholder texts verbatim.
+# Confidence comes with anchors: told only "0 to 1", small models copy the first number and answer 0, which the
+# step's min_confidence then escalates whatever the output was.
+_CONFIDENCE = (
+    '"confidence" (how sure you are, 0 to 1: about 0.9 when the numbers clearly support your answer, about 0.5 '
+    "when they are mixed)"
+)
 _DECISION_KEYS = (
-    '"decision" (proceed, retry or escalate), "confidence" (0 to 1), "reasoning" (one or two sentences that '
-    "cite the numbers above)"
+    f'"decision" (proceed, retry or escalate), {_CONFIDENCE}, "reasoning" (one or two sentences that cite the '
+    "numbers above)"
 )
 _LIST_KEYS = (
     '"warnings" (a list of at most 3 short texts; empty when nothing is wrong), "suggested_parameters" (a list '
@@ -36,12 +42,12 @@ ANSWER_SHAPES: dict[str, str] = {
     ),
     "parameter_adjustment": (
         'Keys in this order: "adjustments" (a list of 1 to 6 objects {"parameter", "current" (its value now), '
-        '"proposed" (the new value), "reason"}), "confidence" (0 to 1).'
+        f'"proposed" (the new value), "reason"}}), {_CONFIDENCE}.'
     ),
     "chapter_13": (
         'Keys in this order: "actions" (a list of 1 to 4 objects, each either {"action": "adjust_parameter", '
         '"parameter", "current", "proposed", "reason"} or {"action": run_selfplay, run_learning_loop or '
-        'no_action, "reason"}), "risk" (low, medium or high), "confidence" (0 to 1), "reasoning" (one or two '
+        f'no_action, "reason"}}), "risk" (low, medium or high), {_CONFIDENCE}, "reasoning" (one or two '
         "sentences)."
     ),
     "json_generic": "One JSON object.",
