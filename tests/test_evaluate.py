@@ -264,8 +264,18 @@ def test_step_is_detected_from_the_output_globs(settings: Settings) -> None:
     target.parent.mkdir(parents=True)
     target.write_bytes((EXAMPLES / "step2_good.json").read_bytes())
     assert detect_step(settings, target) == "2"
-    with pytest.raises(InputError, match="matches no step's output_glob; name the step"):
-        detect_step(settings, EXAMPLES / "step2_good.json")
+
+
+@pytest.mark.parametrize("step", ["1", "2", "3", "4", "5", "6"])
+def test_a_file_outside_the_globs_is_matched_to_the_one_step_whose_schema_it_fits(
+    settings: Settings, step: str
+) -> None:
+    assert detect_step(settings, EXAMPLES / f"step{step}_good.json") == step
+
+
+def test_a_file_that_fits_no_glob_and_no_schema_names_the_step_to_give(settings: Settings) -> None:
+    with pytest.raises(InputError, match="matches no step's output_glob and no step's schema; name the step"):
+        detect_step(settings, EXAMPLES / "step2_invalid.json")
 
 
 def test_oversized_and_unparseable_files_are_input_errors(settings: Settings, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from watcher.exitcodes import ExitCode
 from watcher.log import configure_logging
 
 # Each module registers its subcommands with ``register(subparsers)`` and sets ``func(args) -> int``.
-COMMAND_MODULES = ("llm", "doctor", "grammars", "evaluate", "run", "submit", "status", "advise")
+COMMAND_MODULES = ("llm", "doctor", "grammars", "evaluate", "check", "run", "submit", "status", "advise")
 
 ERROR_CODES: tuple[tuple[type[WatcherError], ExitCode], ...] = (
     (ConfigError, ExitCode.CONFIG_ERROR),

@@ -48,17 +48,34 @@ class StepOutput:
 
 
 def detect_step(settings: Settings, file: Path) -> str:
-    """The one step whose ``output_glob`` (relative to the root) matches ``file``."""
+    """The one step whose ``output_glob`` (relative to the root) matches ``file``; failing that, the one step
+    whose schema the file matches (a copy of an output kept elsewhere)."""
     target = file.resolve()
-    matches = [
+    by_glob = [
         step
         for step, config in settings.watcher.steps.items()
         if any(Path(hit).resolve() == target for hit in glob.glob(str(settings.path(config.output_glob))))
     ]
-    if len(matches) != 1:
-        found = f"matches steps {', '.join(sorted(matches, key=int))}" if matches else "matches no step's output_glob"
-        raise InputError(file, f"{found}; name the step (--step N)")
-    return matches[0]
+    if len(by_glob) == 1:
+        return by_glob[0]
+    if by_glob:
+        raise InputError(file, f"matches the output_glob of steps {', '.join(by_glob)}; name the step (--step N)")
+    by_schema = steps_whose_schema_matches(settings, file)
+    if len(by_schema) == 1:
+        return by_schema[0]
+    found = f"the schemas of steps {', '.join(by_schema)}" if by_schema else "no step's schema"
+    raise InputError(file, f"matches no step's output_glob and {found}; name the step (--step N)")
+
+
+def steps_whose_schema_matches(settings: Settings, file: Path) -> list[str]:
+    found: list[str] = []
+    for step in settings.watcher.steps:
+        try:
+            load_step_output(settings, file, step)
+        except InputError:
+            continue  # not this step's shape
+        found.append(step)
+    return found
 
 
 @cache
