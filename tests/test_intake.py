@@ -166,3 +166,39 @@ def test_waker_wakes_a_waiting_thread() -> None:
     assert woke.is_set()
     assert waker.wait(0) is False  # consumed
     waker.close()
+
+def test_waker_loses_no_wake_up_when_many_threads_set_it() -> None:
+    """Each producer hands over one item at a time and waits until it is taken: every item needs its wake-up."""
+    waker, pending, taken, stop = Waker(), [0], [0], threading.Event()
+    condition = threading.Condition()
+    per_thread, producers = 1000, 3
+
+    def produce() -> None:
+        for _ in range(per_thread):
+            with condition:
+                pending[0] += 1
+                goal = taken[0] + pending[0]
+            waker.set()
+            with condition:
+                condition.wait_for(lambda: taken[0] >= goal or stop.is_set(), timeout=10)
+            if stop.is_set():
+                return
+
+    threads = [threading.Thread(target=produce, daemon=True) for _ in range(producers)]
+    for thread in threads:
+        thread.start()
+    try:
+        while taken[0] < per_thread * producers:
+            assert waker.wait(2), f"lost wake-up: {pending[0]} item(s) waiting"
+            with condition:
+                taken[0] += pending[0]
+                pending[0] = 0
+                condition.notify_all()
+    finally:
+        stop.set()
+        with condition:
+            condition.notify_all()
+        for thread in threads:
+            thread.join(5)
+        waker.close()
+
