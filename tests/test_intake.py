@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_until
-from watcher.intake import Intake
+from watcher.intake import Intake, PromptDelayedQueue
 from watcher.settle import Settler
 from watcher.waker import Waker
 
@@ -167,6 +167,7 @@ def test_waker_wakes_a_waiting_thread() -> None:
     assert waker.wait(0) is False  # consumed
     waker.close()
 
+
 def test_waker_loses_no_wake_up_when_many_threads_set_it() -> None:
     """Each producer hands over one item at a time and waits until it is taken: every item needs its wake-up."""
     waker, pending, taken, stop = Waker(), [0], [0], threading.Event()
@@ -202,3 +203,43 @@ def test_waker_loses_no_wake_up_when_many_threads_set_it() -> None:
             thread.join(5)
         waker.close()
 
+
+def test_a_file_moved_in_is_complete_and_one_moved_out_leaves_no_hint(tmp_path: Path) -> None:
+    spool, outside = tmp_path / "spool", tmp_path / "outside"
+    (spool / "processing").mkdir(parents=True)
+    outside.mkdir()
+    (spool / "claimed.json").write_text("{}")
+    (outside / "r.json").write_text("{}")
+    waker = Waker()
+    intake = Intake(waker.set)
+    intake.start([(spool, False)])
+    hints: list[tuple[Path, bool]] = []
+    try:
+        os.rename(spool / "claimed.json", spool / "processing" / "claimed.json")  # what a claim does
+        os.rename(outside / "r.json", spool / "r.json")
+
+        def got_it() -> bool:
+            waker.wait(0.05)
+            hints.extend(intake.drain())
+            return (spool / "r.json", True) in hints
+
+        assert wait_until(got_it, timeout=5)
+        assert [path for path, _ in hints if path.name == "claimed.json"] == []
+    finally:
+        intake.stop()
+        waker.close()
+
+
+def test_held_move_events_let_others_pass_and_are_the_only_ones_searched() -> None:
+    queue: PromptDelayedQueue[str] = PromptDelayedQueue(0.05)
+    queue.put("moved-from-a", delay=True)
+    queue.put("created-b")
+    queue.put("moved-from-c", delay=True)
+    assert queue.get() == "created-b"  # not held up by a
+    assert queue.find(lambda e: e.startswith("created")) is None  # only held events are paired
+    assert queue.remove(lambda e: e == "moved-from-c") == "moved-from-c"
+    started = time.monotonic()
+    assert queue.get() == "moved-from-a"  # handed out once due
+    assert time.monotonic() - started <= 0.05 + 1.0
+    queue.close()
+    assert queue.get() is None

@@ -7,7 +7,6 @@ scan and the periodic rescan; the polling observer serves filesystems without in
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
+from watchdog.utils import UnsupportedLibcError
 from watchdog.utils.delayed_queue import DelayedQueue
 
 T = TypeVar("T")
@@ -47,27 +47,52 @@ class PromptDelayedQueue(DelayedQueue[T]):
     """watchdog's queue that pairs IN_MOVED_FROM with IN_MOVED_TO, without holding up other events.
 
     watchdog holds each IN_MOVED_FROM for half a second, waiting for its IN_MOVED_TO, and hands out nothing else
-    meanwhile. Every claim (a rename from the spool to processing/, a folder watched on its own) leaves such an
-    unpaired half behind, so each request would wait 0.5 s behind the previous one's claim. Here a held event
-    holds up only itself: events that are due pass it. Their order changes, which hints do not mind.
+    meanwhile. A folder moved out of a recursive watch leaves such an unpaired half behind, and every event after
+    it would wait. Here held events wait in their own queue, in the order they came (so in the order they are
+    due), and other events pass them: their order changes, which hints do not mind. ``find`` and ``remove``, which
+    watchdog uses only to pair an IN_MOVED_TO with its held IN_MOVED_FROM, search the held events alone, so an
+    arrival does not search the events not yet handed out.
     """
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self._held: deque[tuple[T, float]] = deque()  # (event, due)
+
+    def put(self, element: T, *, delay: bool = False) -> None:
+        with self._lock:
+            if delay:
+                self._held.append((element, time.monotonic() + self.delay))
+            else:
+                self._queue.append((element, 0.0, False))
+            self._not_empty.notify()
 
     def get(self) -> T | None:
         with self._not_empty:
-            while True:
-                while not self._queue and not self._closed:
-                    self._not_empty.wait()
-                if self._closed:
-                    return None
+            while not self._closed:
                 now = time.monotonic()
-                wake_at = math.inf
-                for index, (item, inserted, delayed) in enumerate(self._queue):
-                    due = inserted + self.delay if delayed else now
-                    if due <= now:
-                        del self._queue[index]
-                        return item
-                    wake_at = min(wake_at, due)
-                self._not_empty.wait(wake_at - now)
+                if self._held and self._held[0][1] <= now:
+                    return self._held.popleft()[0]
+                if self._queue:
+                    return self._queue.popleft()[0]
+                self._not_empty.wait(self._held[0][1] - now if self._held else None)
+            return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._held.clear()
+
+    def find(self, predicate: Callable[[T], bool]) -> T | None:
+        with self._lock:
+            return next((element for element, _ in self._held if predicate(element)), None)
+
+    def remove(self, predicate: Callable[[T], bool]) -> T | None:
+        with self._lock:
+            for index, (element, _) in enumerate(self._held):
+                if predicate(element):
+                    del self._held[index]
+                    return element
+        return None
 
 
 def prompt_move_events() -> None:
@@ -77,8 +102,18 @@ def prompt_move_events() -> None:
     except ImportError:  # other platforms, or a watchdog without this module: events may come 0.5 s late
         return
     probe: DelayedQueue[None] = DelayedQueue(0.0)
-    if all(hasattr(probe, name) for name in ("_queue", "_not_empty", "_closed", "delay")):
+    if all(hasattr(probe, name) for name in ("_queue", "_lock", "_not_empty", "_closed", "delay")):
         grouper.DelayedQueue = PromptDelayedQueue  # type: ignore[attr-defined]
+
+
+def make_observer(polling: bool) -> BaseObserver:
+    if polling:
+        return PollingObserver()
+    try:
+        from watcher.arrivals import arrivals_observer
+    except (ImportError, UnsupportedLibcError):  # no inotify: the platform's observer
+        return Observer()
+    return arrivals_observer()
 
 
 class HintHandler(FileSystemEventHandler):
@@ -86,9 +121,11 @@ class HintHandler(FileSystemEventHandler):
         self._sink = sink
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        moved = event.event_type == "moved"
-        path = os.fsdecode(event.dest_path if moved else event.src_path)
-        self._sink(Path(path), moved or event.event_type == "closed")
+        if event.event_type == "moved":
+            if event.dest_path:  # empty: moved out of the watched folders (full events), nothing to look at
+                self._sink(Path(os.fsdecode(event.dest_path)), True)
+            return
+        self._sink(Path(os.fsdecode(event.src_path)), event.event_type == "closed")
 
 
 class Intake:
@@ -107,7 +144,7 @@ class Intake:
     def start(self, folders: Iterable[tuple[Path, bool]]) -> None:
         folders = list(folders)
         prompt_move_events()
-        observer: BaseObserver = PollingObserver() if self._polling else Observer()
+        observer = make_observer(self._polling)
         handler = HintHandler(self._put)
         for folder, recursive in folders:
             folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,35 @@
+"""inotify for the spool: arrivals only. Linux only; ``watcher.intake`` falls back to watchdog's observer elsewhere."""
+
+from __future__ import annotations
+
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
+from watchdog.observers.inotify_c import InotifyConstants, Mask
+from watchdog.observers.inotify_move_event_grouper import GroupedInotifyEvent
+
+
+class ArrivalEmitter(InotifyEmitter):
+    """inotify for a folder watched on its own sees arrivals only: no IN_MOVED_FROM, so no event to pair.
+
+    Every claim renames a request out of the spool. Its IN_MOVED_FROM would be held half a second, waiting for an
+    IN_MOVED_TO that never comes (processing/ is not watched), and every later IN_MOVED_TO searches the held ones
+    for its partner: in a burst, hundreds of held events, searched once per arrival. What is moved away needs no
+    hint. An IN_MOVED_TO is then always unpaired; it is reported as a move (with no source), so a file renamed
+    into the spool counts as renamed into place, whether it came from the spool or from another folder.
+    Recursive watches keep both halves: moves inside the tree are paired and folders moved in are walked.
+    """
+
+    def get_event_mask_from_filter(self) -> Mask:
+        mask = super().get_event_mask_from_filter()
+        return mask if self.watch.is_recursive else Mask(mask & ~InotifyConstants.IN_MOVED_FROM)
+
+    def build_and_queue_event(self, event: GroupedInotifyEvent, *, full_events: bool = False) -> None:
+        super().build_and_queue_event(event, full_events=full_events or not self.watch.is_recursive)
+
+
+def arrivals_observer() -> BaseObserver:
+    """watchdog's inotify observer with ``ArrivalEmitter`` for each watch."""
+    observer = InotifyObserver()
+    if hasattr(observer, "_emitter_class"):  # watchdog has no parameter for the emitter class of this observer
+        observer._emitter_class = ArrivalEmitter
+    return observer
