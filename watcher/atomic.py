@@ -6,11 +6,17 @@ rename) absent; a reader never sees half a file, and the rename survives power l
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+TEMP_MODE = 0o600  # while written; the finished file gets FILE_MODE
+FILE_MODE = 0o644
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_serial = itertools.count()  # temp names: unique per process; the pid keeps processes apart
 
 
 def fsync_dir(folder: Path) -> None:
@@ -22,23 +28,43 @@ def fsync_dir(folder: Path) -> None:
 
 
 def atomic_write_bytes(target: Path, data: bytes, *, durable: bool = True) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
+    # Plain os calls on a file descriptor: a decision per request is written with each one a system call that
+    # is needed (no buffered file object, no random name generator, no mkdir that fails on every write).
+    fd, tmp = _create_temp(target)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+                os.fsync(fd)
+            os.fchmod(fd, FILE_MODE)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     if durable:
         fsync_dir(target.parent)
     return target
+
+
+def _create_temp(target: Path) -> tuple[int, str]:
+    """A new, empty temp file next to ``target`` (``.<name>.<pid>-<n>.tmp``); missing folders are made."""
+    folder, made = os.fspath(target.parent), False
+    while True:
+        tmp = os.path.join(folder, f".{target.name}.{os.getpid()}-{next(_serial)}.tmp")
+        try:
+            return os.open(tmp, _CREATE, TEMP_MODE), tmp
+        except FileExistsError:  # left by a crashed process that had the same pid
+            continue
+        except FileNotFoundError:
+            if made:
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made = True
 
 
 def atomic_write_json(target: Path, payload: Any, *, durable: bool = True) -> Path:
