@@ -12,7 +12,7 @@ from tests.daemon_fakes import request, write_config
 from watcher.config import load_settings
 from watcher.errors import InputError, PolicyViolation, SchemaViolation
 from watcher.requests import content_id, parse_request
-from watcher.spool import Spool, SpoolPaths, is_candidate, read_regular
+from watcher.spool import Spool, SpoolPaths, is_candidate, read_fd, read_regular
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -48,6 +48,20 @@ def test_read_regular_enforces_the_size_cap(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"101 bytes, over limits\.max_file_bytes"):
         read_regular(big, 100)
     assert read_regular(big, 101)[0] == b" " * 101
+
+
+def test_read_fd_reads_to_the_end_whatever_the_size_it_was_given(tmp_path: Path) -> None:
+    file = tmp_path / "f.json"
+    file.write_bytes(b"x" * 100)
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        for size, limit, expected in ((100, 1000, 100), (10, 1000, 100), (500, 1000, 100), (100, 50, 50)):
+            os.lseek(fd, 0, os.SEEK_SET)
+            assert read_fd(fd, size, limit) == b"x" * expected, (size, limit)
+    finally:
+        os.close(fd)
+    (tmp_path / "empty.json").write_bytes(b"")
+    assert read_regular(tmp_path / "empty.json", 10)[0] == b""
 
 
 def test_claim_and_archive_never_overwrite(spool: Spool) -> None:

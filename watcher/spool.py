@@ -61,14 +61,34 @@ def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
         if isinstance(exc, FileNotFoundError):
             raise
         raise InputError(path, f"cannot open: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InputError(path, f"not a regular file: {file_kind(info.st_mode)}")
-        data = handle.read(max_bytes + 1)
+        data = read_fd(fd, info.st_size, max_bytes + 1)
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise InputError(path, f"file grew over limits.max_file_bytes ({max_bytes}) while read")
     return data, info
+
+
+def read_fd(fd: int, size: int, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file of ``size`` bytes (its fstat), usually in one read: asked for one
+    byte more than its size, a file that returns fewer is at its end. Buffers are as large as the file, not as
+    the limit."""
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        ask = limit - total if total > size else min(limit - total, size + 1 - total)
+        chunk = os.read(fd, ask)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if len(chunk) < ask and total >= size:
+            break
+    return b"".join(chunks)
 
 
 def sweep_temp_files(folder: Path, older_than_sec: float) -> int:
@@ -111,8 +131,9 @@ class SpoolPaths:
 class Spool:
     def __init__(self, paths: SpoolPaths) -> None:
         self.paths = paths
-        # Picking a free name and renaming onto it must be one step: worker threads archive at the same time.
-        self._move_lock = threading.Lock()
+        # Picking a free name and renaming onto it must be one step: worker threads archive at the same time. One
+        # lock per target folder: claims (main loop) and archives (workers) do not wait for each other.
+        self._move_locks = {folder: threading.Lock() for folder in (paths.processing, paths.done, paths.rejected)}
 
     def ensure(self) -> None:
         for folder in self.paths.all():
@@ -166,8 +187,8 @@ class Spool:
 
     def reject(self, path: Path, rule: str, details: list[str], request_id: str | None = None) -> Path:
         """Move a bad request to rejected/ next to ``<name>.error.json``; the error is written first."""
-        with self._move_lock:
-            target = self._free_name(self.paths.rejected, path.name)
+        with self._move_locks[self.paths.rejected]:
+            target = self._free_name(self.paths.rejected, path.name, ERROR_SUFFIX)
             record = self._error_record(path.name, target, rule, details, request_id)
             atomic_write_json(target.with_name(target.name + ERROR_SUFFIX), record)
             # FileNotFoundError: moved by an earlier attempt; the error record stands.
@@ -196,20 +217,21 @@ class Spool:
         }
 
     def _move(self, source: Path, folder: Path, name: str) -> Path:
-        with self._move_lock:
+        with self._move_locks[folder]:
             target = self._free_name(folder, name)
             os.replace(source, target)
         return target
 
     @staticmethod
-    def _free_name(folder: Path, name: str) -> Path:
-        """``name`` in ``folder``, or ``stem.N.suffix`` when taken (an archive never overwrites)."""
+    def _free_name(folder: Path, name: str, companion: str | None = None) -> Path:
+        """``name`` in ``folder``, or ``stem.N.suffix`` when taken (an archive never overwrites); with
+        ``companion``, the name plus that suffix must be free as well."""
         stem, dot, suffix = name.rpartition(".")
         if not dot:
             stem, suffix = name, ""
         base = str(folder)
         candidate, n = os.path.join(base, name), 1
-        while os.path.lexists(candidate) or os.path.lexists(candidate + ERROR_SUFFIX):
+        while os.path.lexists(candidate) or (companion is not None and os.path.lexists(candidate + companion)):
             candidate = os.path.join(base, f"{stem}.{n}.{suffix}" if dot else f"{stem}.{n}")
             n += 1
         return Path(candidate)
