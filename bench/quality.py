@@ -25,8 +25,10 @@ import argparse
 import json
 import shutil
 import socket
+import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from itertools import zip_longest
@@ -63,6 +65,7 @@ class Outcome:
     decision: str  # proceed | retry | escalate | error
     used_model: bool
     seconds: float
+    model_answer: tuple[str, float | None] | None = None  # the model's decision and confidence, before the policy
 
 
 def load_labelled(steps: set[str] | None) -> list[Labelled]:
@@ -130,10 +133,13 @@ def judge(evaluator: Evaluator, item: Labelled, mode: str) -> Outcome:
         print(f"  error: {item.file.relative_to(LABELLED)} ({mode}): {exc}", flush=True)
         return Outcome(item, mode, "error", True, time.monotonic() - started)
     used = record.parse_method != "checks_only"
+    verdict = record.verdict
+    answer = (verdict.model_decision, verdict.model_confidence) if verdict.model_decision else None
     if used:
         took = time.monotonic() - started
-        print(f"  {mode:<12} {item.file.relative_to(LABELLED)}: {record.decision} ({took:.0f} s)", flush=True)
-    return Outcome(item, mode, record.decision, used, time.monotonic() - started)
+        said = f"model said {answer[0]} at {answer[1]}" if answer else "no model answer"
+        print(f"  {mode:<12} {item.file.relative_to(LABELLED)}: {record.decision}, {said} ({took:.0f} s)", flush=True)
+    return Outcome(item, mode, record.decision, used, time.monotonic() - started, answer)
 
 
 def run(settings: Settings, lease: LLMLifecycleManager, items: list[Labelled], modes: list[str]) -> list[Outcome]:
@@ -177,12 +183,27 @@ def table(outcomes: list[Outcome], modes: list[str]) -> Iterator[str]:
             bad_p, good_p, model = cells([o for o in rows if o.mode == mode])
             line += f" | {bad_p:>6} {good_p:>7} {model:>6}"
         yield line
+    for mode in modes:
+        yield f"model answers before the policy, {MODE_TITLES[mode]}: {answers(outcomes, mode)}"
     errors = [o for o in outcomes if o.decision == "error"]
     yield f"errors (no validated decision, counted as not proceeding): {len(errors)}"
     for mode in modes:
         let_through = [o for o in outcomes if o.mode == mode and o.item.label == "bad" and o.decision == "proceed"]
         names = ", ".join(str(o.item.file.relative_to(LABELLED)) for o in let_through) or "none"
         yield f"bad outputs that proceeded, {MODE_TITLES[mode]}: {names}"
+
+
+def answers(outcomes: list[Outcome], mode: str) -> str:
+    """What the model said, by label: does its decision or its confidence tell good outputs from bad ones?"""
+    parts = []
+    for label in ("good", "bad"):
+        said = [o.model_answer for o in outcomes if o.mode == mode and o.item.label == label and o.model_answer]
+        if said:
+            decisions = Counter(decision for decision, _ in said)
+            confidences = [confidence for _, confidence in said if confidence is not None]
+            mean = f", mean confidence {statistics.fmean(confidences):.2f}" if confidences else ""
+            parts.append(f"{label} {dict(decisions)}{mean}")
+    return "; ".join(parts) or "none"
 
 
 def main() -> None:
