@@ -118,7 +118,9 @@ class Daemon:
             metrics=self.metrics,
             submit=self._submit,
             busy=self._busy,
-            capacity=self.threads + self.workers,  # a few queued, so no thread waits for the main loop
+            # One job queued behind each thread: no thread waits for the main loop, and in a burst the loop claims
+            # files in batches instead of one per finished job. Queued jobs have not called the judge yet.
+            capacity=2 * self.threads + self.workers,
         )
 
     # -- run ---------------------------------------------------------------------------------------------------
