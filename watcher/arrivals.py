@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
 from watchdog.observers.inotify_c import InotifyConstants, Mask
@@ -28,8 +30,11 @@ class ArrivalEmitter(InotifyEmitter):
 
 
 def arrivals_observer() -> BaseObserver:
-    """watchdog's inotify observer with ``ArrivalEmitter`` for each watch."""
+    """watchdog's inotify observer with ``ArrivalEmitter`` for each watch, in the watchdog versions whose emitter
+    it knows (else the plain one: claims are then held and searched, and arrivals from other folders settle)."""
     observer = InotifyObserver()
-    if hasattr(observer, "_emitter_class"):  # watchdog has no parameter for the emitter class of this observer
+    build = getattr(InotifyEmitter, "build_and_queue_event", None)
+    knows = build is not None and "full_events" in inspect.signature(build).parameters
+    if knows and hasattr(observer, "_emitter_class"):  # watchdog has no parameter for the emitter class
         observer._emitter_class = ArrivalEmitter
     return observer
