@@ -112,6 +112,7 @@ BAD_INPUTS: dict[str, tuple[bytes | None, str]] = {
     "wrong_schema.json": (b'{"type": "evaluate_step", "step": 1, "file": 5, "extra": true}', "does not match"),
     "unknown_type.json": (b'{"type": "launch_rockets"}', "unknown request type 'launch_rockets'"),
     "escape.json": (request(file="../../../etc/passwd"), "leads outside"),
+    "linked_escape.json": (request(file="pipeline_outputs/linked.json"), "leads outside"),  # a symlink out
     "bad_id.json": (request("../../x"), "does not match schema"),
     "unknown_step.json": (request(step="9"), "step '9' is not configured"),
     "missing_output.json": (request(file="pipeline_outputs/nothing.json"), "step output file not found"),
@@ -132,6 +133,8 @@ def test_bad_input_corpus_is_rejected_with_reasons_and_the_daemon_lives_on(root:
                 (f["requests"] / name).write_bytes(data)  # written in place, as careless producers do
         (f["requests"] / "dir.json").mkdir()
         (f["requests"] / "link.json").symlink_to(secret)
+        (root / "pipeline_outputs").mkdir(exist_ok=True)
+        (root / "pipeline_outputs" / "linked.json").symlink_to("/etc/hostname")
         os.mkfifo(f["requests"] / "fifo.json")
         assert wait_until(lambda: count_json(f["rejected"]) == len(BAD_INPUTS), timeout=20)
         drop(f["requests"], "good.json", request("still-alive"))

@@ -1,8 +1,9 @@
 """What the running daemon tells the outside: ``<state>/status.json``, the metrics file and systemd's STATUS=.
 
 ``watcher status`` reads the status file. It is rewritten atomically when the status line changes and at least
-every ``FILES_EVERY_SEC`` seconds, so its ``updated_at`` shows the daemon is alive. The LLM server's status is
-asked for at that pace too (it may probe the server's /health).
+every ``FILES_EVERY_SEC`` seconds while there is work or a running server (every quiet tick, 30 s, otherwise), so
+its ``updated_at`` shows the daemon is alive. The LLM server's status is asked for at that pace too (it may probe
+the server's /health).
 """
 
 from __future__ import annotations
