@@ -279,3 +279,32 @@ def test_an_unavailable_server_means_retry_later_not_reject(root: Path, monkeypa
         assert wait_until(lambda: count_json(f["done"]) == 2, timeout=10)
         assert daemon.metrics.outcomes["decided"] == 1 and daemon.metrics.outcomes["duplicate"] == 1
     assert judge.calls == {"patient": 1} and judge.failures == 0 and count_json(f["rejected"]) == 0
+
+
+def test_an_idle_daemon_ticks_slowly_and_a_running_server_brings_back_the_short_tick(root: Path) -> None:
+    from watcher.daemon import QUIET_TICK_SEC, TICK_SEC, Daemon
+
+    class ServerLifecycle(FakeLifecycle):
+        idle_left: float | None = None  # None: no server whose idle stop is pending
+
+        def idle_seconds_left(self) -> float | None:
+            return self.idle_left
+
+    lifecycle = ServerLifecycle()
+    daemon = Daemon(settings_for(root, rescan=3600), FakeJudge(), lifecycle)
+    daemon.spool.ensure()
+    now = 1000.0  # loop_once takes the time it runs at, so the test sets the clock
+    daemon.loop_once(now)  # the first tick, with nothing to do
+    daemon.loop_once(now + TICK_SEC)
+    daemon.loop_once(now + QUIET_TICK_SEC - 0.1)
+    assert lifecycle.idle_checks == 1
+
+    lifecycle.idle_left = 120.0  # a server was started and now waits for its idle stop
+    daemon.loop_once(now + QUIET_TICK_SEC)
+    daemon.loop_once(now + QUIET_TICK_SEC + TICK_SEC)
+    assert lifecycle.idle_checks == 3
+
+    lifecycle.idle_left = None  # stopped: back to the slow tick
+    daemon.loop_once(now + QUIET_TICK_SEC + 2 * TICK_SEC)
+    daemon.loop_once(now + QUIET_TICK_SEC + 3 * TICK_SEC)
+    assert lifecycle.idle_checks == 4
