@@ -6,6 +6,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -290,6 +291,9 @@ def test_an_idle_daemon_ticks_slowly_and_a_running_server_brings_back_the_short_
         def idle_seconds_left(self) -> float | None:
             return self.idle_left
 
+        def status(self) -> dict[str, Any]:
+            return {"state": "stopped" if self.idle_left is None else "running", "startups": 1, "pid": None}
+
     lifecycle = ServerLifecycle()
     daemon = Daemon(settings_for(root, rescan=3600), FakeJudge(), lifecycle)
     daemon.spool.ensure()
@@ -304,7 +308,11 @@ def test_an_idle_daemon_ticks_slowly_and_a_running_server_brings_back_the_short_
     daemon.loop_once(now + QUIET_TICK_SEC + TICK_SEC)
     assert lifecycle.idle_checks == 3
 
+    status_file = root / ".watcher" / "status.json"
+    assert json.loads(status_file.read_text())["server"]["state"] == "running"
+
     lifecycle.idle_left = None  # stopped: back to the slow tick
     daemon.loop_once(now + QUIET_TICK_SEC + 2 * TICK_SEC)
+    assert json.loads(status_file.read_text())["server"]["state"] == "stopped"  # at once, not 30 s later
     daemon.loop_once(now + QUIET_TICK_SEC + 3 * TICK_SEC)
     assert lifecycle.idle_checks == 4

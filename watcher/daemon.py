@@ -232,10 +232,12 @@ class Daemon:
         except WatcherError as exc:
             logger.error("idle check of the LLM server failed: {}", exc)
         self._next_idle = self._idle_deadline(now)
-        self._tick_every = TICK_SEC if self._active() else QUIET_TICK_SEC
+        was_active, active = self._tick_every == TICK_SEC, self._active()
+        self._tick_every = TICK_SEC if active else QUIET_TICK_SEC
         self._next_tick = now + self._tick_every
         self.seen.flush()
-        self.state.tick(now)
+        # Going quiet (the work done, the server stopped): write the status now, not at the next slow tick.
+        self.state.tick(now, refresh=was_active and not active)
 
     def _active(self) -> bool:
         """Work queued or running, or a server whose idle stop is pending: the short tick keeps status current."""

@@ -81,8 +81,8 @@ class StateWriter:
         self.refresh_server()
         self.write("stopped")
 
-    def tick(self, now: float) -> None:
-        files_due = now >= self._next_files
+    def tick(self, now: float, *, refresh: bool = False) -> None:
+        files_due = refresh or now >= self._next_files
         if files_due:
             self.refresh_server()
         line = self.status_line()
