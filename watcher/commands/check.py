@@ -26,7 +26,7 @@ from watcher.judgement import Plan, plan
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("check", help="run the configured checks on step output files, no model")
     parser.add_argument("files", type=Path, nargs="+", metavar="FILE", help="step output files (JSON)")
-    parser.add_argument("--step", default=None, help="step number (default: from the config's output globs)")
+    parser.add_argument("--step", default=None, help="step number (default: by output_glob, else by schema)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 

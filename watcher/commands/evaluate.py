@@ -18,7 +18,7 @@ from watcher.exitcodes import ExitCode
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("evaluate", help="judge one pipeline step output file and print the decision")
     parser.add_argument("file", type=Path, help="the step output file (JSON)")
-    parser.add_argument("--step", default=None, help="step number (default: from the config's output globs)")
+    parser.add_argument("--step", default=None, help="step number (default: by output_glob, else by schema)")
     parser.add_argument(
         "--out", type=Path, default=None, help="decision file (default: <decisions folder>/<name>.<sha>.json)"
     )
