@@ -243,3 +243,33 @@ def test_held_move_events_let_others_pass_and_are_the_only_ones_searched() -> No
     assert time.monotonic() - started <= 0.05 + 1.0
     queue.close()
     assert queue.get() is None
+
+
+def test_direct_dispatch_hands_filtered_events_to_the_handler_on_the_emitter_thread(tmp_path: Path) -> None:
+    from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
+
+    from watcher.arrivals import arrivals_observer, dispatch_directly
+
+    seen: list[tuple[str, str, str]] = []
+
+    def handler(event: FileSystemEvent) -> None:
+        seen.append(
+            (type(event).__name__, os.path.basename(os.fsdecode(event.src_path)), threading.current_thread().name)
+        )
+
+    observer = arrivals_observer()
+    unused = FileSystemEventHandler()  # what the observer's own thread would call; it records nothing
+    observer.schedule(unused, str(tmp_path), recursive=False, event_filter=[FileCreatedEvent])
+    dispatch_directly(observer, handler)
+    observer.daemon = True
+    observer.start()
+    try:
+        (tmp_path / "a.json").write_text("{}")
+        (tmp_path / "a.json").unlink()  # deleted and modified events are filtered out
+        (tmp_path / "b.json").write_text("{}")
+        assert wait_until(lambda: any(name == "b.json" for _, name, _ in seen), timeout=10)
+    finally:
+        observer.stop()
+        observer.join(5)
+    assert [(kind, name) for kind, name, _ in seen] == [("FileCreatedEvent", "a.json"), ("FileCreatedEvent", "b.json")]
+    assert all(thread != observer.name for _, _, thread in seen)  # not through the observer's queue and thread

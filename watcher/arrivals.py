@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
+from watchdog.events import FileSystemEvent
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
 from watchdog.observers.inotify_c import InotifyConstants, Mask
@@ -25,8 +27,27 @@ class ArrivalEmitter(InotifyEmitter):
         mask = super().get_event_mask_from_filter()
         return mask if self.watch.is_recursive else Mask(mask & ~InotifyConstants.IN_MOVED_FROM)
 
+    # Set by ``dispatch_directly``: events go straight to the one handler, on this thread, instead of through the
+    # observer's queue and thread. Hints are cheap and thread-safe, and a hop less is ~0.1 ms less per request.
+    direct: Callable[[FileSystemEvent], None] | None = None
+
     def build_and_queue_event(self, event: GroupedInotifyEvent, *, full_events: bool = False) -> None:
         super().build_and_queue_event(event, full_events=full_events or not self.watch.is_recursive)
+
+    def queue_event(self, event: FileSystemEvent) -> None:
+        wanted = self.watch.event_filter
+        if self.direct is None:
+            super().queue_event(event)
+        elif wanted is None or any(isinstance(event, kind) for kind in wanted):
+            self.direct(event)
+
+
+def dispatch_directly(observer: BaseObserver, handler: Callable[[FileSystemEvent], None]) -> None:
+    """Hand every event of ``observer``'s inotify watches to ``handler`` on the emitter's thread; call it after
+    scheduling and before starting the observer, when ``handler`` is the only handler of every watch."""
+    for emitter in observer.emitters:
+        if isinstance(emitter, ArrivalEmitter):
+            emitter.direct = handler
 
 
 def arrivals_observer() -> BaseObserver:

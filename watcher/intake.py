@@ -106,6 +106,14 @@ def prompt_move_events() -> None:
         grouper.DelayedQueue = PromptDelayedQueue  # type: ignore[attr-defined]
 
 
+def direct_dispatch(observer: BaseObserver, handler: HintHandler) -> None:
+    try:
+        from watcher.arrivals import dispatch_directly
+    except (ImportError, UnsupportedLibcError):  # no inotify: the observer's own thread dispatches
+        return
+    dispatch_directly(observer, handler.dispatch)
+
+
 def make_observer(polling: bool) -> BaseObserver:
     if polling:
         return PollingObserver()
@@ -149,6 +157,7 @@ class Intake:
         for folder, recursive in folders:
             folder.mkdir(parents=True, exist_ok=True)
             observer.schedule(handler, str(folder), recursive=recursive, event_filter=EVENTS)
+        direct_dispatch(observer, handler)
         observer.daemon = True
         observer.start()
         self._observer = observer
