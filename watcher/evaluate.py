@@ -68,14 +68,10 @@ def detect_step(settings: Settings, file: Path) -> str:
 
 
 def steps_whose_schema_matches(settings: Settings, file: Path) -> list[str]:
-    found: list[str] = []
-    for step in settings.watcher.steps:
-        try:
-            load_step_output(settings, file, step)
-        except InputError:
-            continue  # not this step's shape
-        found.append(step)
-    return found
+    """Read once; a file that cannot be read or parsed raises its own InputError rather than matching nothing."""
+    document = decode_json(read_step_bytes(settings, file), file)
+    steps = settings.watcher.steps.items()
+    return [step for step, config in steps if not schema_errors(_step_validator(config.schema_file), document)]
 
 
 @cache
@@ -83,11 +79,7 @@ def _step_validator(schema_file: str) -> Draft202012Validator:
     return Draft202012Validator(decode_json(schema_path(schema_file).read_bytes(), schema_path(schema_file)))
 
 
-def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
-    """Read and validate a step output; InputError/SchemaViolation name the file and the broken rule."""
-    config = settings.watcher.steps.get(step)
-    if config is None:
-        raise InputError(file, f"step {step!r} is not configured; steps are {', '.join(settings.watcher.steps)}")
+def read_step_bytes(settings: Settings, file: Path) -> bytes:
     limit = settings.watcher.limits.max_file_bytes
     try:
         with file.open("rb") as handle:
@@ -96,6 +88,15 @@ def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
         raise InputError(file, f"cannot read: {exc.strerror or exc}") from exc
     if len(data) > limit:
         raise InputError(file, f"larger than limits.max_file_bytes ({limit} bytes)")
+    return data
+
+
+def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
+    """Read and validate a step output; InputError/SchemaViolation name the file and the broken rule."""
+    config = settings.watcher.steps.get(step)
+    if config is None:
+        raise InputError(file, f"step {step!r} is not configured; steps are {', '.join(settings.watcher.steps)}")
+    data = read_step_bytes(settings, file)
     document = decode_json(data, file)
     problems = schema_errors(_step_validator(config.schema_file), document)
     if problems:
