@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from watcher.checks import CheckReport, run_checks
-from watcher.config import Settings, load_settings
+from watcher.config import Settings, StepConfig, load_settings
 from watcher.errors import InputError
 from watcher.exitcodes import ExitCode
 from watcher.judgement import Plan, plan
@@ -35,52 +36,74 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_dir)
     results = [check_file(settings, file, args.step) for file in args.files]
     if args.json:
-        sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps([r.as_json() for r in results], indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write("".join(render(result) for result in results))
+        sys.stdout.write("".join(r.render() for r in results))
     return exit_code(results)
 
 
-def check_file(settings: Settings, file: Path, step: str | None) -> dict[str, Any]:
-    """One file's checks and plan, or the reason it could not be checked."""
+@dataclass(frozen=True)
+class Unreadable:
+    """A file that could not be checked, and why."""
+
+    file: Path
+    error: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": str(self.file), "error": self.error}
+
+    def render(self) -> str:
+        return f"{self.error}\n"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One file's checks and what its step's ``ask_model`` would do with them."""
+
+    file: Path
+    step: str
+    config: StepConfig
+    report: CheckReport
+    planned: Plan
+
+    @property
+    def outcome(self) -> str:
+        return "ask the model" if self.planned.ask_model else f"{self.planned.decision} without the model"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": str(self.file),
+            "step": self.step,
+            "step_name": self.config.name,
+            "ask_model": self.config.ask_model,
+            "outcome": self.outcome,
+            "rule": self.planned.rule,
+            "checks": self.report.model_dump(mode="json"),
+        }
+
+    def render(self) -> str:
+        head = (
+            f"{self.file}: step {self.step} ({self.config.name}), ask_model {self.config.ask_model}: "
+            f"{self.outcome} ({self.planned.rule})\n"
+        )
+        return head + "".join(f"  {line}\n" for line in self.report.lines() or ["no checks configured for this step"])
+
+
+def check_file(settings: Settings, file: Path, step: str | None) -> Checked | Unreadable:
     from watcher.evaluate import detect_step, load_step_output
 
     try:
         chosen = step or detect_step(settings, file)
         output = load_step_output(settings, file, chosen)
     except InputError as error:
-        return {"file": str(file), "error": str(error)}
+        return Unreadable(file, str(error))
     report = run_checks(settings.watcher.checks.get(chosen, ()), output.data)
-    planned = plan(output.config, report)
-    return {
-        "file": str(file),
-        "step": chosen,
-        "step_name": output.config.name,
-        "ask_model": output.config.ask_model,
-        "outcome": outcome(planned),
-        "rule": planned.rule,
-        "checks": report.model_dump(mode="json"),
-    }
+    return Checked(file, chosen, output.config, report, plan(output.config, report))
 
 
-def outcome(planned: Plan) -> str:
-    return "ask the model" if planned.ask_model else f"{planned.decision} without the model"
-
-
-def render(result: dict[str, Any]) -> str:
-    if "error" in result:
-        return f"{result['error']}\n"
-    head = (
-        f"{result['file']}: step {result['step']} ({result['step_name']}), ask_model {result['ask_model']}: "
-        f"{result['outcome']} ({result['rule']})\n"
-    )
-    report = CheckReport.model_validate({"results": result["checks"]["results"]})
-    return head + "".join(f"  {line}\n" for line in report.lines() or ["no checks configured for this step"])
-
-
-def exit_code(results: list[dict[str, Any]]) -> int:
-    if any("error" in result for result in results):
+def exit_code(results: list[Checked | Unreadable]) -> int:
+    if any(isinstance(result, Unreadable) for result in results):
         return ExitCode.INVALID_INPUT
-    if any(result["checks"]["hard_failed"] for result in results):
+    if any(isinstance(result, Checked) and result.report.hard_failed for result in results):
         return ExitCode.FAILURE
     return ExitCode.OK
