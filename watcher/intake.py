@@ -11,7 +11,9 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 from loguru import logger
@@ -106,22 +108,27 @@ def prompt_move_events() -> None:
         grouper.DelayedQueue = PromptDelayedQueue  # type: ignore[attr-defined]
 
 
-def direct_dispatch(observer: BaseObserver, handler: HintHandler) -> None:
+@cache
+def inotify_arrivals() -> ModuleType | None:
+    """``watcher.arrivals``, or None where there is no inotify (the platform's observer is used instead)."""
     try:
-        from watcher.arrivals import dispatch_directly
-    except (ImportError, UnsupportedLibcError):  # no inotify: the observer's own thread dispatches
-        return
-    dispatch_directly(observer, handler.dispatch)
+        from watcher import arrivals
+    except (ImportError, UnsupportedLibcError):
+        return None
+    return arrivals
+
+
+def direct_dispatch(observer: BaseObserver, handler: HintHandler) -> None:
+    arrivals = inotify_arrivals()
+    if arrivals is not None:  # else the observer's own thread dispatches
+        arrivals.dispatch_directly(observer, handler.dispatch)
 
 
 def make_observer(polling: bool) -> BaseObserver:
     if polling:
         return PollingObserver()
-    try:
-        from watcher.arrivals import arrivals_observer
-    except (ImportError, UnsupportedLibcError):  # no inotify: the platform's observer
-        return Observer()
-    return arrivals_observer()
+    arrivals = inotify_arrivals()
+    return arrivals.arrivals_observer() if arrivals is not None else Observer()
 
 
 class HintHandler(FileSystemEventHandler):
