@@ -245,7 +245,7 @@ def test_held_move_events_let_others_pass_and_are_the_only_ones_searched() -> No
     assert queue.get() is None
 
 
-def test_direct_dispatch_hands_filtered_events_to_the_handler_on_the_emitter_thread(tmp_path: Path) -> None:
+def test_direct_dispatch_hands_filtered_events_to_the_handler_without_the_observer_thread(tmp_path: Path) -> None:
     from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
 
     from watcher.arrivals import arrivals_observer, dispatch_directly
@@ -263,6 +263,7 @@ def test_direct_dispatch_hands_filtered_events_to_the_handler_on_the_emitter_thr
     dispatch_directly(observer, handler)
     observer.daemon = True
     observer.start()
+    emitters = {emitter.name for emitter in observer.emitters}
     try:
         (tmp_path / "a.json").write_text("{}")
         (tmp_path / "a.json").unlink()  # deleted and modified events are filtered out
@@ -273,3 +274,4 @@ def test_direct_dispatch_hands_filtered_events_to_the_handler_on_the_emitter_thr
         observer.join(5)
     assert [(kind, name) for kind, name, _ in seen] == [("FileCreatedEvent", "a.json"), ("FileCreatedEvent", "b.json")]
     assert all(thread != observer.name for _, _, thread in seen)  # not through the observer's queue and thread
+    assert emitters and all(thread not in emitters for _, _, thread in seen)  # nor the emitter's: no move to pair

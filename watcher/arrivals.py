@@ -3,13 +3,59 @@
 from __future__ import annotations
 
 import inspect
+import os
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from watchdog.events import FileSystemEvent
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.inotify import InotifyEmitter, InotifyObserver
+from watchdog.observers.inotify import InotifyEmitter, InotifyObserver, InotifyWatchGroup
 from watchdog.observers.inotify_c import InotifyConstants, Mask
-from watchdog.observers.inotify_move_event_grouper import GroupedInotifyEvent
+from watchdog.observers.inotify_move_event_grouper import GroupedInotifyEvent, PathedInotifyEvent
+
+
+class PassThrough:
+    """Takes the place of watchdog's move-event grouper in a folder watched on its own: with no IN_MOVED_FROM
+    there is nothing to pair, so each event is delivered at once, on the inotify reader's thread, instead of
+    being queued for the emitter's thread to pick up (a thread hop less per event). ``read_event`` only waits
+    for the close, so the emitter's own loop idles."""
+
+    def __init__(self, deliver: Callable[[PathedInotifyEvent], None]) -> None:
+        self._deliver = deliver
+        self._closed = threading.Event()
+
+    def put_event(self, event: PathedInotifyEvent) -> None:
+        self._deliver(event)
+
+    def read_event(self) -> GroupedInotifyEvent | None:
+        self._closed.wait()
+        return None
+
+    def get_queued_moved_from_event(self, cookie: int) -> PathedInotifyEvent | None:
+        return None
+
+    def discard_pending_events(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+# The watchdog versions whose watch group keeps its grouper in this field (and starts watching in __post_init__).
+PASS_THROUGH = "_move_event_grouper" in getattr(InotifyWatchGroup, "__dataclass_fields__", {})
+
+
+@dataclass
+class PassThroughWatchGroup(InotifyWatchGroup):
+    """A watch group whose events skip the grouper's queue (see PassThrough); set up before it starts watching."""
+
+    deliver: Callable[[PathedInotifyEvent], None] | None = None
+
+    def __post_init__(self) -> None:
+        assert self.deliver is not None
+        self._move_event_grouper = PassThrough(self.deliver)  # type: ignore[assignment]
+        super().__post_init__()
 
 
 class ArrivalEmitter(InotifyEmitter):
@@ -27,9 +73,37 @@ class ArrivalEmitter(InotifyEmitter):
         mask = super().get_event_mask_from_filter()
         return mask if self.watch.is_recursive else Mask(mask & ~InotifyConstants.IN_MOVED_FROM)
 
-    # Set by ``dispatch_directly``: events go straight to the one handler, on this thread, instead of through the
-    # observer's queue and thread. Hints are cheap and thread-safe, and a hop less is ~0.1 ms less per request.
+    # Set by ``dispatch_directly``: events go straight to the one handler instead of through the observer's queue
+    # and thread; for a folder watched on its own, on the inotify reader's thread (PassThrough). Hints are cheap
+    # and thread-safe, and each hop less is ~0.05 ms less per request.
     direct: Callable[[FileSystemEvent], None] | None = None
+
+    def on_thread_start(self) -> None:
+        if self.direct is None or self.watch.is_recursive or not PASS_THROUGH:
+            super().on_thread_start()
+            return
+        self._delivering = True  # before the group starts watching: its first events may come at once
+        self._inotify = PassThroughWatchGroup(
+            self._inotify_fd,
+            os.fsencode(self.watch.path),
+            is_recursive=False,
+            event_mask=self.get_event_mask_from_filter(),
+            follow_symlink=self.watch.follow_symlink,
+            deliver=self._deliver,
+        )
+
+    _delivering = False
+
+    def _deliver(self, event: PathedInotifyEvent) -> None:
+        # On the inotify reader's thread; the emitter's lock keeps it apart from a stop, as queue_events does.
+        with self._lock:
+            if self._delivering:
+                self.build_and_queue_event(event)
+
+    def on_thread_stop(self) -> None:
+        with self._lock:
+            self._delivering = False
+        super().on_thread_stop()
 
     def build_and_queue_event(self, event: GroupedInotifyEvent, *, full_events: bool = False) -> None:
         super().build_and_queue_event(event, full_events=full_events or not self.watch.is_recursive)
@@ -43,8 +117,8 @@ class ArrivalEmitter(InotifyEmitter):
 
 
 def dispatch_directly(observer: BaseObserver, handler: Callable[[FileSystemEvent], None]) -> None:
-    """Hand every event of ``observer``'s inotify watches to ``handler`` on the emitter's thread; call it after
-    scheduling and before starting the observer, when ``handler`` is the only handler of every watch."""
+    """Hand every event of ``observer``'s inotify watches to ``handler``, not through the observer's thread; call
+    it after scheduling and before starting the observer, when ``handler`` is the only handler of every watch."""
     for emitter in observer.emitters:
         if isinstance(emitter, ArrivalEmitter):
             emitter.direct = handler
