@@ -56,7 +56,8 @@ def check(request: EvaluateStepRequest, settings: Settings, file: Path) -> None:
     if request.step is not None and request.step not in settings.watcher.steps:
         known = ", ".join(sorted(settings.watcher.steps, key=int))
         raise PolicyViolation(f"{file}: step {request.step!r} is not configured; steps are {known}")
-    resolve_inside(settings, request.file, file, output_folders(settings))
+    # As written only: the path is resolved, symlinks and all, when the request is handled.
+    resolve_inside(settings, request.file, file, output_folders(settings), lexical=True)
 
 
 def handle(request: EvaluateStepRequest, ctx: HandlerContext) -> Mapping[str, Any]:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from handlers.registry import HandlerContext, handler_for
 from tests.daemon_fakes import request, write_config
 from watcher.config import load_settings
 from watcher.errors import InputError, PolicyViolation, SchemaViolation
-from watcher.requests import content_id, parse_request
+from watcher.requests import content_id, parse_request, resolve_inside
 from watcher.spool import Spool, SpoolPaths, is_candidate, read_fd, read_regular
 
 pytestmark = pytest.mark.timeout(30)
@@ -140,11 +141,28 @@ def test_schema_errors_name_their_json_path(tmp_path: Path) -> None:
 
 
 def test_symlink_inside_the_root_cannot_lead_out(tmp_path: Path) -> None:
+    """Intake checks the path as written; the handler resolves it when it uses it, and refuses the way out."""
     settings = load_settings(write_config(tmp_path), tmp_path)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "step1.json").symlink_to("/etc/hostname")
+    parsed = parse_request(request(), tmp_path / "r.json", settings)
+    context = HandlerContext(settings=settings, judge=None, request_id=parsed.id)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="leads outside"):
-        parse_request(request(), tmp_path / "r.json", settings)
+        handler_for(parsed.type, tmp_path / "r.json").handle(parsed.model, context)
+    with pytest.raises(InputError, match="leads outside"):
+        parse_request(request(file="data/../../etc/hostname"), tmp_path / "r.json", settings)
+
+
+def test_a_path_outside_as_written_is_resolved_before_it_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "data").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    settings = load_settings(write_config(real), tmp_path / "link")
+    assert resolve_inside(settings, str(real / "data" / "x.json"), real / "r.json", lexical=True) == (
+        real / "data" / "x.json"
+    )
+    with pytest.raises(InputError, match="leads outside"):
+        resolve_inside(settings, "/etc/hostname", real / "r.json", lexical=True)
 
 
 def test_stale_temp_files_of_cut_off_writes_are_swept(spool: Spool) -> None:

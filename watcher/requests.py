@@ -111,19 +111,31 @@ def validate_request(payload: Any, data: bytes, file: Path, settings: Settings) 
     return Request(id=model.id or sha[:16], type=request_type, model=model, sha256=sha)
 
 
-def resolve_inside(settings: Settings, raw: str, file: Path, allowed: tuple[Path, ...] = ()) -> Path:
+def resolve_inside(
+    settings: Settings, raw: str, file: Path, allowed: tuple[Path, ...] = (), *, lexical: bool = False
+) -> Path:
     """A path from a request, made absolute; it must stay inside the root or one of ``allowed``.
 
-    Symlinks and ``..`` are resolved before the check, so neither can lead out.
+    Symlinks and ``..`` are resolved before the check, so neither can lead out. ``lexical``: when the path, with
+    ``..`` taken away as written, is inside, that is enough (no system call); for checks ahead of time, whose
+    caller resolves the path again when it uses it. A path that is outside as written is still resolved, so an
+    absolute path through a symlink to the root is not refused.
     """
     if "\x00" in raw or not raw.strip():
         raise InputError(file, f"path {raw!r} is not a usable path")
     root = str(settings.root)
-    target = os.path.realpath(os.path.join(root, os.path.expanduser(raw)))
-    for folder in resolved_folders((root, *map(str, allowed))):
-        if target == folder or target.startswith(folder + os.sep):
-            return Path(target)
+    folders = (root, *map(str, allowed))
+    joined = os.path.join(root, os.path.expanduser(raw))
+    if lexical and inside(os.path.normpath(joined), tuple(map(os.path.normpath, folders))):
+        return Path(os.path.normpath(joined))
+    target = os.path.realpath(joined)
+    if inside(target, resolved_folders(folders)):
+        return Path(target)
     raise InputError(file, f"path {raw!r} leads outside {settings.root}", [f"resolves to {target}"])
+
+
+def inside(target: str, folders: tuple[str, ...]) -> bool:
+    return any(target == folder or target.startswith(folder + os.sep) for folder in folders)
 
 
 @lru_cache(maxsize=64)
