@@ -316,3 +316,24 @@ def test_an_idle_daemon_ticks_slowly_and_a_running_server_brings_back_the_short_
     assert json.loads(status_file.read_text())["server"]["state"] == "stopped"  # at once, not 30 s later
     daemon.loop_once(now + QUIET_TICK_SEC + 3 * TICK_SEC)
     assert lifecycle.idle_checks == 4
+
+
+def test_a_stop_signal_during_start_up_stops_it_cleanly_once_started(root: Path) -> None:
+    import signal
+
+    from watcher.daemon import Daemon
+
+    lifecycle = FakeLifecycle()
+    daemon = Daemon(settings_for(root), FakeJudge(), lifecycle)
+    recover = daemon.dispatcher.recover
+
+    def signalled_while_starting() -> int:
+        os.kill(os.getpid(), signal.SIGTERM)  # default action: the process would end here, with no status written
+        return recover()
+
+    daemon.dispatcher.recover = signalled_while_starting  # type: ignore[method-assign]
+    previous = signal.getsignal(signal.SIGTERM)
+    assert daemon.run() == 0
+    assert signal.getsignal(signal.SIGTERM) == previous  # handed back
+    assert json.loads((root / ".watcher" / "status.json").read_text())["state"] == "stopped"
+    assert lifecycle.stops == 1

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from handlers.registry import handlers
 from watcher.config import Settings
 from watcher.daemon_state import StateWriter
 from watcher.dispatch import Dispatcher
@@ -131,9 +132,14 @@ class Daemon:
 
     def run(self, install_signals: bool = True) -> int:
         """Start, loop until stopped, shut down; the exit code. Raises AlreadyRunning before doing anything."""
-        self.start()
+        # Signals are flags from before the start: one that comes while starting up is acted on once started.
         if install_signals and threading.current_thread() is threading.main_thread():
             self.flags.install(self.waker)
+        try:
+            self.start()
+        except BaseException:
+            self.flags.restore()
+            raise
         try:
             while not self.flags.stop:
                 self.waker.wait(self._iterate())
@@ -152,6 +158,7 @@ class Daemon:
 
     def _start(self) -> None:
         self.spool.ensure()
+        handlers()  # imported now, not by the first request (about 0.15 s)
         self.pool = WorkerPool(self.threads, self._work, self.waker.set)
         recovered = self.dispatcher.recover()
         # Watch before scanning: a file that arrives during the scan is then seen by one or the other.
