@@ -19,7 +19,7 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _serial = itertools.count()  # temp names: unique per process; the pid keeps processes apart
 
 
-def fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path | str) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -30,7 +30,8 @@ def fsync_dir(folder: Path) -> None:
 def atomic_write_bytes(target: Path, data: bytes, *, durable: bool = True) -> Path:
     # Plain os calls on a file descriptor: a decision per request is written with each one a system call that
     # is needed (no buffered file object, no random name generator, no mkdir that fails on every write).
-    fd, tmp = _create_temp(target)
+    folder = os.path.dirname(os.fspath(target)) or "."
+    fd, tmp = _create_temp(target, folder)
     try:
         try:
             view = memoryview(data)
@@ -47,13 +48,13 @@ def atomic_write_bytes(target: Path, data: bytes, *, durable: bool = True) -> Pa
             os.unlink(tmp)
         raise
     if durable:
-        fsync_dir(target.parent)
+        fsync_dir(folder)
     return target
 
 
-def _create_temp(target: Path) -> tuple[int, str]:
+def _create_temp(target: Path, folder: str) -> tuple[int, str]:
     """A new, empty temp file next to ``target`` (``.<name>.<pid>-<n>.tmp``); missing folders are made."""
-    folder, made = os.fspath(target.parent), False
+    made = False
     while True:
         tmp = os.path.join(folder, f".{target.name}.{os.getpid()}-{next(_serial)}.tmp")
         try:
@@ -63,7 +64,7 @@ def _create_temp(target: Path) -> tuple[int, str]:
         except FileNotFoundError:
             if made:
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             made = True
 
 

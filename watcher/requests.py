@@ -126,7 +126,7 @@ def resolve_inside(
     root = str(settings.root)
     folders = (root, *map(str, allowed))
     joined = os.path.join(root, os.path.expanduser(raw))
-    if lexical and inside(os.path.normpath(joined), tuple(map(os.path.normpath, folders))):
+    if lexical and inside(os.path.normpath(joined), normalised_folders(folders)):
         return Path(os.path.normpath(joined))
     target = os.path.realpath(joined)
     if inside(target, resolved_folders(folders)):
@@ -136,6 +136,11 @@ def resolve_inside(
 
 def inside(target: str, folders: tuple[str, ...]) -> bool:
     return any(target == folder or target.startswith(folder + os.sep) for folder in folders)
+
+
+@lru_cache(maxsize=64)
+def normalised_folders(folders: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(os.path.normpath(folder) for folder in folders)
 
 
 @lru_cache(maxsize=64)

@@ -134,6 +134,7 @@ class Spool:
         # Picking a free name and renaming onto it must be one step: worker threads archive at the same time. One
         # lock per target folder: claims (main loop) and archives (workers) do not wait for each other.
         self._move_locks = {folder: threading.Lock() for folder in (paths.processing, paths.done, paths.rejected)}
+        self._decisions = str(paths.decisions)
 
     def ensure(self) -> None:
         for folder in self.paths.all():
@@ -175,7 +176,8 @@ class Spool:
         return self.paths.decisions / f"{request_id}.json"
 
     def has_decision(self, request_id: str) -> bool:
-        return self.decision_path(request_id).exists()
+        # Asked once per request on the main loop: a string join, not a Path.
+        return os.path.exists(os.path.join(self._decisions, f"{request_id}.json"))
 
     def write_decision(self, request_id: str, record: dict[str, Any]) -> Path:
         return atomic_write_json(self.decision_path(request_id), record)

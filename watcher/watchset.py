@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -16,6 +17,7 @@ REQUEST = "request"
 class WatchSet:
     def __init__(self, settings: Settings) -> None:
         self.requests = settings.path(settings.watcher.folders.requests)
+        self._requests = str(self.requests)
         self.root = settings.root
         # step number -> glob of its output files, relative to the root unless absolute
         self.step_globs = {step: cfg.output_glob for step, cfg in settings.watcher.steps.items()}
@@ -36,9 +38,11 @@ class WatchSet:
 
     def role(self, path: Path) -> str | None:
         """``REQUEST``, a step number, or None for a path that is not ours (temp files, our subfolders)."""
-        if path.parent == self.requests:
-            return REQUEST if is_candidate(path.name) else None
-        if path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES):
+        # Twice per file on the main loop: string operations, not Path ones.
+        folder, name = os.path.split(str(path))
+        if folder == self._requests:
+            return REQUEST if is_candidate(name) else None
+        if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
             return None
         relative = self.relative(path)
         for step, pattern in self.step_globs.items():
