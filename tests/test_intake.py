@@ -275,3 +275,26 @@ def test_direct_dispatch_hands_filtered_events_to_the_handler_without_the_observ
     assert [(kind, name) for kind, name, _ in seen] == [("FileCreatedEvent", "a.json"), ("FileCreatedEvent", "b.json")]
     assert all(thread != observer.name for _, _, thread in seen)  # not through the observer's queue and thread
     assert emitters and all(thread not in emitters for _, _, thread in seen)  # nor the emitter's: no move to pair
+
+
+def test_a_watched_folder_removed_leaves_the_other_watches_working_and_the_observer_stoppable(tmp_path: Path) -> None:
+    gone, kept = tmp_path / "gone", tmp_path / "kept"
+    hints: list[Path] = []
+    waker = Waker()
+    intake = Intake(waker.set)
+    intake.start([(gone, False), (kept, False)])
+    try:
+        gone.rmdir()
+        (kept / "a.json").write_text("{}")
+
+        def arrived() -> bool:
+            hints.extend(path for path, _ in intake.drain())
+            return kept / "a.json" in hints
+
+        assert wait_until(arrived, timeout=5)
+    finally:
+        stopped = threading.Thread(target=intake.stop, daemon=True)
+        stopped.start()
+        stopped.join(10)
+        waker.close()
+    assert not stopped.is_alive()

@@ -96,6 +96,10 @@ class ArrivalEmitter(InotifyEmitter):
 
     def _deliver(self, event: PathedInotifyEvent) -> None:
         # On the inotify reader's thread; the emitter's lock keeps it apart from a stop, as queue_events does.
+        if event.ev.is_delete_self:
+            # The folder itself is gone: there is nothing to hint, and watchdog's answer, stopping this emitter,
+            # would wait here for the watch group's lock, which this thread holds while it delivers.
+            return
         with self._lock:
             if self._delivering:
                 self.build_and_queue_event(event)
