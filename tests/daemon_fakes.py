@@ -63,6 +63,7 @@ def write_config(
     rescan: float = 1.0,
     max_bytes: int = 65536,
     polling: bool = False,
+    cpu: str | int = "auto",
 ) -> Path:
     """A config folder under ``root`` for a daemon with short timings; returns the config folder."""
     import json
@@ -84,7 +85,7 @@ def write_config(
     }
     watcher = {
         "steps": steps,
-        "limits": {"max_file_bytes": max_bytes},
+        "limits": {"max_file_bytes": max_bytes, "cpu": cpu},
         "intake": {
             "rescan_interval_sec": rescan,
             "settle_sec": settle,

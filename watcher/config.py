@@ -230,6 +230,12 @@ class Limits(Frozen):
         None, ge=1, description="Evaluations at once. null: the primary server's parallel_slots."
     )
     summary_chars: int = Field(4000, ge=200, description="Size bound of the step-output summary put into a prompt.")
+    cpu: Literal["auto", "any"] | Annotated[int, Field(ge=0)] = Field(
+        "auto",
+        description="The CPU the daemon's own threads run on. They share one interpreter lock, and spread over "
+        "CPUs each handoff wakes another CPU (intake ran at half the speed). The LLM server and jobs it starts "
+        "get every CPU it was given. auto: the last CPU it may use; any: let the kernel place them.",
+    )
 
 
 class Intake(Frozen):
@@ -269,7 +275,7 @@ class WatcherConfig(Frozen):
     checks: dict[str, tuple[Check, ...]] = Field(
         default_factory=dict, description="Deterministic checks per step number."
     )
-    limits: Limits = Field(default_factory=Limits, description="Size and concurrency limits.")
+    limits: Limits = Field(default_factory=Limits, description="Size, concurrency and CPU limits.")
     intake: Intake = Field(default_factory=Intake, description="How the spool is watched.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="How the model is asked.")
     jobs: JobsConfig = Field(default_factory=JobsConfig, description="GPU jobs: selfplay and how jobs are run.")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from loguru import logger
 
 from handlers.registry import handlers
+from watcher import affinity
 from watcher.config import Settings
 from watcher.daemon_state import StateWriter
 from watcher.dispatch import Dispatcher
@@ -113,6 +114,7 @@ class Daemon:
         self._next_rescan = self._next_tick = self._next_watchdog = 0.0
         self._next_idle: float | None = None
         self._tick_every = TICK_SEC
+        self._unpin: Callable[[], None] = lambda: None
 
     def _make_dispatcher(self) -> Dispatcher:
         return Dispatcher(
@@ -149,10 +151,13 @@ class Daemon:
 
     def start(self) -> None:
         self.lock.acquire()
+        # Before any thread is started: workers and the inotify reader inherit the pin (see watcher.affinity).
+        self._unpin = affinity.pin_this_thread(self.settings.watcher.limits.cpu)
         try:
             self._start()
         except BaseException:
             self.intake.stop()
+            self._unpin()
             self.lock.release()
             raise
 
@@ -308,6 +313,7 @@ class Daemon:
         self.seen.flush()
         self.state.stopped()
         self.flags.restore()
+        self._unpin()
         self.lock.release()
         self.notifier.close()
         logger.info("stopped{}", " (forced: running evaluations abandoned, they stay claimed)" if forced else "")

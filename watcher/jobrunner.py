@@ -29,6 +29,7 @@ from typing import Any, Literal
 import psutil
 from loguru import logger
 
+from watcher import affinity
 from watcher.atomic import atomic_write_json
 from watcher.config import Settings
 from watcher.config_jobs import JobConfig, JobsConfig
@@ -150,11 +151,13 @@ class JobRunner:
         with log_file.open("ab") as log:
             log.write(f"=== {iso(self.clock())} job {job_id}: {argv}\n".encode())
             log.flush()
-            # Its own session: the group can be stopped as a whole, and it outlives a watcher that dies.
-            return subprocess.Popen(
-                [program, *argv[1:]], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            )  # fmt: skip
+            # Its own session: the group can be stopped as a whole, and it outlives a watcher that dies. Every CPU
+            # the watcher was given, not the one its threads run on.
+            with affinity.unpinned():
+                return subprocess.Popen(
+                    [program, *argv[1:]], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                )  # fmt: skip
 
     def _log_file(self, job_id: str, job: JobConfig) -> Path:
         if job.log_file is not None:

@@ -25,6 +25,8 @@ from typing import IO
 
 import psutil
 
+from watcher import affinity
+
 PR_SET_PDEATHSIG = 1
 GONE_POLL_SEC = 0.005  # stop waits are short; a coarse poll would be most of the stop time
 
@@ -71,6 +73,7 @@ class _Spawner:
         return result.result()
 
     def _run(self) -> None:
+        affinity.unpin_this_thread()  # the server gets every CPU, not the daemon's one (it inherits this mask)
         while True:
             spec, result = self._jobs.get()
             try:
