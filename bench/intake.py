@@ -14,9 +14,9 @@ Runs in a temp folder on the same file system as the system temp dir (set TMPDIR
 
 The file system's recent past shows in the figures: ext4 without a journal skips, when it allocates an inode, the
 inodes freed in the last minutes, at a cost that grows with their number, and every decision is a new inode. On a
-2-core VM the burst ran at 1,246/s after five quiet minutes and at 1,084/s right after a run that removed its
-30,000 files. Compare variants with ``--keep`` (each run leaves its folders; remove them after the last run), or
-with a few minutes between runs.
+2-core VM a burst ran 13 % slower right after a run that removed its 30,000 files than after five quiet minutes.
+Compare variants with ``--keep`` (each run leaves its folders; remove them after the last run), or with a few
+minutes between runs. ``--cpu any`` measures the daemon with its threads spread over CPUs (see limits.cpu).
 """
 
 from __future__ import annotations
@@ -56,12 +56,13 @@ class InstantJudge:
         return dict(DECISION)
 
 
-def bench_root(workers: int | None) -> tuple[Path, Settings]:
+def bench_root(workers: int | None, cpu: str | int = "auto") -> tuple[Path, Settings]:
     root = Path(tempfile.mkdtemp(prefix="watcher-bench-"))
     shutil.copytree(REPO / "config", root / "config")
     file = root / "config" / "watcher.json"
     data = json.loads(file.read_text())
     data["limits"]["concurrency"] = workers
+    data["limits"]["cpu"] = cpu
     file.write_text(json.dumps(data))
     (root / "data").mkdir()
     (root / "data" / "step1.json").write_text('{"window": 12}')
@@ -211,11 +212,13 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement")
     parser.add_argument("--workers", type=int, default=None, help="limits.concurrency (default: the config's)")
     parser.add_argument("--keep", action="store_true", help="leave the temp folders (see above), print where")
+    parser.add_argument("--cpu", default="auto", help="limits.cpu: auto, any or a CPU number (default: auto)")
     args = parser.parse_args()
+    cpu_setting = int(args.cpu) if args.cpu.isdigit() else args.cpu
     configure_logging("WARNING")
 
-    root, settings = bench_root(args.workers)
-    _, burst_settings = bench_root(args.workers)
+    root, settings = bench_root(args.workers, cpu_setting)
+    _, burst_settings = bench_root(args.workers, cpu_setting)
     try:
         bare_samples, samples, before_write = bench_overhead(settings, args.requests)
         bare, overhead, own = percentiles(bare_samples), percentiles(samples), percentiles(before_write)
@@ -229,7 +232,10 @@ def main() -> None:
                 shutil.rmtree(folder, ignore_errors=True)
 
     workers = settings.watcher.limits.concurrency or settings.server(settings.watcher.evaluation.server).parallel_slots
-    print(f"file system: {tempfile.gettempdir()}; evaluation slots: {workers}; load average {os.getloadavg()}")
+    print(
+        f"file system: {tempfile.gettempdir()}; evaluation slots: {workers}; limits.cpu {cpu_setting!r};"
+        f" load average {os.getloadavg()}"
+    )
     print(f"bare      p50 {bare[0] * 1e3:7.3f} ms   p99 {bare[1] * 1e3:7.3f} ms")
     print(
         f"overhead  p50 {overhead[0] * 1e3:7.3f} ms   p99 {overhead[1] * 1e3:7.3f} ms"
