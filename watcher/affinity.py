@@ -2,8 +2,9 @@
 
 CPython threads take turns holding one interpreter lock. Spread over CPUs, every handoff of the lock wakes a
 thread on another CPU, an inter-processor interrupt that is costly in a VM; on one CPU it is a context switch.
-On a 2-core VM, a 10,000-file burst ran at about 1,300 requests/s with the threads spread and about 2,600/s with
-them on one CPU (``bench/intake.py``). The daemon needs one CPU's worth of work at most, so it loses nothing.
+On a 2-core VM, a 10,000-file burst ran at 1,110-1,240 requests/s with the threads spread and at 1,740-1,980/s
+with them on one CPU, at half the CPU time per request (``bench/intake.py --cpu any`` against the default). Python
+code runs one thread at a time anyway, so one CPU is what the daemon can use.
 
 On Linux the CPU affinity belongs to each thread, and a new thread or child process inherits it from the thread
 that creates it. So the daemon pins its main thread before it starts any other thread (they inherit the pin), and

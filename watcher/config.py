@@ -233,8 +233,8 @@ class Limits(Frozen):
     cpu: Literal["auto", "any"] | Annotated[int, Field(ge=0)] = Field(
         "auto",
         description="The CPU the daemon's own threads run on. They share one interpreter lock, and spread over "
-        "CPUs each handoff wakes another CPU (intake ran at half the speed). The LLM server and jobs it starts "
-        "get every CPU it was given. auto: the last CPU it may use; any: let the kernel place them.",
+        "CPUs each handoff wakes another CPU (a burst of requests drained 1.7x slower). The LLM server and jobs "
+        "it starts get every CPU it was given. auto: the last CPU it may use; any: let the kernel place them.",
     )
 
 

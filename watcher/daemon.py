@@ -151,9 +151,9 @@ class Daemon:
 
     def start(self) -> None:
         self.lock.acquire()
-        # Before any thread is started: workers and the inotify reader inherit the pin (see watcher.affinity).
-        self._unpin = affinity.pin_this_thread(self.settings.watcher.limits.cpu)
         try:
+            # Before any thread is started: workers and the inotify reader inherit the pin (see watcher.affinity).
+            self._unpin = affinity.pin_this_thread(self.settings.watcher.limits.cpu)
             self._start()
         except BaseException:
             self.intake.stop()
