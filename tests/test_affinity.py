@@ -107,3 +107,25 @@ def test_any_leaves_the_threads_where_the_kernel_puts_them(tmp_path: Path) -> No
     workers, after = masks_seen_while_running(tmp_path, "any")
     assert workers and all(mask == GIVEN for mask in workers)
     assert after == GIVEN
+
+
+@needs_two_cpus
+def test_a_job_started_by_a_pinned_daemon_thread_gets_every_cpu(tmp_path: Path) -> None:
+    from tests.jobs.harness import make_settings
+    from watcher.config_jobs import JobConfig
+    from watcher.jobrunner import JobRunner
+
+    settings = make_settings(tmp_path)
+    job = JobConfig.model_validate(
+        {"argv": [sys.executable, "-c", PRINT_CPUS], "output": "out.json", "judge_step": "1", "log_file": "j.log"}
+    )
+
+    def pinned_then_run() -> str:
+        undo = affinity.pin_this_thread("auto")
+        try:
+            return JobRunner(settings, settings.watcher.jobs).run("r1.1.cpus", "cpus", job, list(job.argv)).status
+        finally:
+            undo()
+
+    assert on_a_thread(pinned_then_run) == "exited"
+    assert (tmp_path / "j.log").read_text().strip().splitlines()[-1] == str(sorted(GIVEN))
