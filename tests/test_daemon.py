@@ -337,3 +337,25 @@ def test_a_stop_signal_during_start_up_stops_it_cleanly_once_started(root: Path)
     assert signal.getsignal(signal.SIGTERM) == previous  # handed back
     assert json.loads((root / ".watcher" / "status.json").read_text())["state"] == "stopped"
     assert lifecycle.stops == 1
+
+
+def test_reload_says_that_concurrency_and_cpu_changes_wait_for_a_restart(root: Path) -> None:
+    from loguru import logger
+
+    config = write_config(root)
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING", format="{message}")
+
+    def reload() -> Settings:
+        return load_settings(write_config(root, workers=3, cpu="any"), root)
+
+    try:
+        with running_daemon(load_settings(config, root), FakeJudge(), reload=reload) as daemon:
+            daemon.flags.reload = True
+            daemon.waker.set()
+            assert wait_until(lambda: daemon.settings.watcher.limits.cpu == "any", timeout=5)
+            assert daemon.workers == 2
+    finally:
+        logger.remove(sink)
+    assert any("concurrency changes take effect on restart" in line for line in lines)
+    assert any("limits.cpu changes take effect on restart" in line for line in lines)

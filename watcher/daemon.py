@@ -288,6 +288,8 @@ class Daemon:
             return
         if worker_count(new) != self.workers:
             logger.warning("concurrency changes take effect on restart; keeping {} worker(s)", self.workers)
+        if new.watcher.limits.cpu != self.settings.watcher.limits.cpu:
+            logger.warning("limits.cpu changes take effect on restart; the threads stay where they are")
         self.settings = new
         self.judge = self._judge_factory(new) if self._judge_factory else self.judge
         self.dispatcher.configure(new, self.judge)
