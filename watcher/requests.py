@@ -126,8 +126,8 @@ def resolve_inside(
     root = str(settings.root)
     folders = (root, *map(str, allowed))
     joined = os.path.join(root, os.path.expanduser(raw))
-    if lexical and inside(os.path.normpath(joined), normalised_folders(folders)):
-        return Path(os.path.normpath(joined))
+    if lexical and inside(written := os.path.normpath(joined), normalised_folders(folders)):
+        return Path(written)
     target = os.path.realpath(joined)
     if inside(target, resolved_folders(folders)):
         return Path(target)

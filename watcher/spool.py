@@ -172,12 +172,15 @@ class Spool:
         except FileNotFoundError:
             return None
 
+    def decision_file(self, request_id: str) -> str:
+        # A string join, not a Path: asked once per request on the main loop (has_decision).
+        return os.path.join(self._decisions, f"{request_id}.json")
+
     def decision_path(self, request_id: str) -> Path:
-        return self.paths.decisions / f"{request_id}.json"
+        return Path(self.decision_file(request_id))
 
     def has_decision(self, request_id: str) -> bool:
-        # Asked once per request on the main loop: a string join, not a Path.
-        return os.path.exists(os.path.join(self._decisions, f"{request_id}.json"))
+        return os.path.exists(self.decision_file(request_id))
 
     def write_decision(self, request_id: str, record: dict[str, Any]) -> Path:
         return atomic_write_json(self.decision_path(request_id), record)
