@@ -33,7 +33,7 @@ run: provision
 	$(BIN)/watcher run
 
 schemas: setup
-	$(BIN)/python -m watcher.schemagen
+	$(BIN)/python -m watcher.commands.schemagen
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

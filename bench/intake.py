@@ -39,10 +39,11 @@ from typing import Any
 
 import psutil
 
-from watcher.atomic import atomic_write_json
 from watcher.config import Settings, load_settings
-from watcher.daemon import Daemon, NullLifecycle
-from watcher.log import configure_logging
+from watcher.core.atomic import atomic_write_json
+from watcher.core.logs import configure_logging
+from watcher.daemon.loop import Daemon
+from watcher.daemon.server import NullLifecycle
 
 REPO = Path(__file__).resolve().parents[1]
 REQUEST = {"type": "evaluate_step", "step": "1", "file": "data/step1.json"}

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 from watcher.config import Settings, load_settings
+from watcher.core.logs import configure_logging
 from watcher.llm.lifecycle import LLMLifecycleManager
-from watcher.log import configure_logging
 
 REPO = Path(__file__).resolve().parents[1]
 POLL_SEC = 0.005

@@ -35,11 +35,11 @@ from itertools import zip_longest
 from pathlib import Path
 
 from watcher.config import Settings, load_settings
+from watcher.core.logs import configure_logging
 from watcher.errors import WatcherError
-from watcher.evaluate import Evaluator
+from watcher.judging.evaluator import Evaluator
 from watcher.llm.lifecycle import LLMLifecycleManager
-from watcher.log import configure_logging
-from watcher.provision import install
+from watcher.llm.provision import install
 
 REPO = Path(__file__).resolve().parents[1]
 LABELLED = REPO / "examples" / "step_outputs" / "labelled"

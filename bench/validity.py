@@ -31,12 +31,12 @@ from typing import Any
 import httpx
 
 from watcher.config import Settings, load_settings
-from watcher.decisions import AnswerInvalid, json_objects, validate_answer
-from watcher.evaluate import Evaluator
-from watcher.grammars import grammar_for_step
+from watcher.core.datadirs import SOURCE_ROOT
+from watcher.grammars.loader import grammar_for_step
+from watcher.judging.answers import AnswerInvalid, json_objects, validate_answer
+from watcher.judging.evaluator import Evaluator
 from watcher.llm.client import CompletionResult, LlamaClient
 from watcher.llm.lifecycle import LLMLifecycleManager
-from watcher.resources import SOURCE_ROOT
 
 EXAMPLES = SOURCE_ROOT / "examples" / "step_outputs"
 ITEMS = [(str(step), EXAMPLES / f"step{step}_{kind}.json") for step in range(1, 7) for kind in ("good", "bad")]

@@ -1,1 +1,15 @@
-"""Request handlers: one module per request type, registered by type name."""
+"""Request handlers, one module per request type; ``HANDLERS`` is the list the daemon and the commands serve."""
+
+from handlers import chapter_13, run_learning_loop, run_selfplay, step_evaluation
+from watcher.requests.contract import HandlerSpec, Registry
+
+HANDLERS: tuple[HandlerSpec, ...] = (
+    step_evaluation.HANDLER,
+    chapter_13.HANDLER,
+    run_selfplay.HANDLER,
+    run_learning_loop.HANDLER,
+)
+
+
+def registry() -> Registry:
+    return Registry(HANDLERS)

@@ -20,15 +20,15 @@ from typing import Any, Literal
 from loguru import logger
 from pydantic import Field
 
-from handlers.dispatch import Autonomy, Dispatcher
-from handlers.registry import HandlerContext, HandlerSpec
-from watcher.autonomy import decide_plan, set_value, write_escalation
+from watcher.autonomy.orchestrator import Autonomy, Orchestrator
+from watcher.autonomy.policy import PlanContext, Proposal, Value
+from watcher.autonomy.state import decide_plan, set_value, write_escalation
 from watcher.config import Settings
-from watcher.config_jobs import Risk
-from watcher.decisions import AdjustParameterAction, Chapter13Advice
+from watcher.config.jobs import Risk
 from watcher.errors import PolicyViolation
-from watcher.policy import PlanContext, Proposal, Value
-from watcher.requests import RequestBase
+from watcher.judging.answers import AdjustParameterAction, Chapter13Advice
+from watcher.requests.contract import HandlerContext, HandlerSpec
+from watcher.requests.model import RequestBase
 
 
 class Chapter13Request(RequestBase):
@@ -68,7 +68,12 @@ def process_chapter_13_request(
 ) -> dict[str, Any]:
     advice = request.advice
     plan_ctx = PlanInputs(confidence=advice.confidence, risk=advice.risk)
-    head = {"request_type": "chapter_13", "source": request.source, "advice": advice.model_dump(mode="json")}
+    head = {
+        "kind": "plan",
+        "request_type": "chapter_13",
+        "requested_by": request.source,
+        "advice": advice.model_dump(mode="json"),
+    }
     head |= {"diagnostics_file": request.diagnostics_file, "diagnostics_sha256": request.diagnostics_sha256}
     autonomy = autonomy or Autonomy.create(ctx.settings, ctx.judge)
     return execute_plan(autonomy, ctx.request_id, proposals_of(advice), plan_ctx, head)
@@ -97,9 +102,9 @@ def execute_plan(
         return escalate(autonomy, request_id, record, plan["reasons"], executed=False)
     baseline: dict[str, Value] = dict(plan["baseline"])
     values = {**baseline, **autonomy.policy.normalized_overrides(inputs.overrides, baseline)}
-    dispatcher = autonomy.dispatcher(request_id)
+    orchestrator = autonomy.orchestrator(request_id)
     for index, proposal in enumerate(proposals, 1):
-        outcome = run_action(autonomy, dispatcher, proposal, values, baseline=baseline, tag=f"{request_id}.{index}")
+        outcome = run_action(autonomy, orchestrator, proposal, values, baseline=baseline, tag=f"{request_id}.{index}")
         record["actions"].append(outcome)
         if outcome["decision"] != "proceed":
             reason = f"action {index} ({proposal.action}): {outcome.get('reason') or outcome['decision']}"
@@ -111,7 +116,7 @@ def execute_plan(
 
 def run_action(
     autonomy: Autonomy,
-    dispatcher: Dispatcher,
+    orchestrator: Orchestrator,
     proposal: Proposal,
     values: dict[str, Value],
     *,
@@ -123,9 +128,9 @@ def run_action(
         if proposal.action == "adjust_parameter":
             return adjust(autonomy, proposal, values, baseline)
         if proposal.action == "run_selfplay":
-            return {**dispatcher.dispatch_selfplay(values, tag), "proposal_reason": proposal.reason}
+            return {**orchestrator.dispatch_selfplay(values, tag), "proposal_reason": proposal.reason}
         if proposal.action == "run_learning_loop":
-            return {**dispatcher.dispatch_learning_loop(values, tag, baseline), "proposal_reason": proposal.reason}
+            return {**orchestrator.dispatch_learning_loop(values, tag, baseline), "proposal_reason": proposal.reason}
     except PolicyViolation as exc:
         # The plan passed, but the values no longer fit a job (e.g. the config changed since): a person decides.
         return {"action": proposal.action, "decision": "escalate", "reason": str(exc)}

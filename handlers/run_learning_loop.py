@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from handlers.dispatch import Autonomy
-from handlers.registry import HandlerContext, HandlerSpec
 from handlers.run_selfplay import RunJobRequest, check, run_job_request
+from watcher.autonomy.orchestrator import Autonomy
+from watcher.requests.contract import HandlerContext, HandlerSpec
 
 
 class RunLearningLoopRequest(RunJobRequest):

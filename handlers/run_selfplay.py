@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from handlers.chapter_13 import PlanInputs, execute_plan
-from handlers.dispatch import Autonomy
-from handlers.registry import HandlerContext, HandlerSpec
+from watcher.autonomy.orchestrator import Autonomy
+from watcher.autonomy.policy import Proposal
 from watcher.config import Settings
-from watcher.config_jobs import PARAMETER_NAME_RE, Action, Risk
-from watcher.policy import Proposal
-from watcher.requests import RequestBase
+from watcher.config.jobs import PARAMETER_NAME_RE, Action, Risk
+from watcher.requests.contract import HandlerContext, HandlerSpec
+from watcher.requests.model import RequestBase
 
 ParameterValue = StrictBool | StrictInt | StrictFloat | Annotated[str, Field(max_length=200)]
 
@@ -55,7 +55,12 @@ def run_job_request(
     request: RunJobRequest, ctx: HandlerContext, action: Action, autonomy: Autonomy | None
 ) -> dict[str, Any]:
     inputs = PlanInputs(request.confidence, request.risk, dict(request.parameters), check_stale_current=False)
-    head = {"request_type": request.type, "requested_by": request.requested_by, "parameters": request.parameters}
+    head = {
+        "kind": "plan",
+        "request_type": request.type,
+        "requested_by": request.requested_by,
+        "parameters": request.parameters,
+    }
     autonomy = autonomy or Autonomy.create(ctx.settings, ctx.judge)
     return execute_plan(autonomy, ctx.request_id, [Proposal(action, request.reason)], inputs, head)
 

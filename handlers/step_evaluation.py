@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from handlers.registry import HandlerContext, HandlerSpec
 from watcher.config import Settings
+from watcher.config.outputs import output_folders
 from watcher.errors import InputError, PolicyViolation
-from watcher.requests import RequestBase, resolve_inside
-
-WILDCARDS = frozenset("*?[")
+from watcher.requests.contract import HandlerContext, HandlerSpec
+from watcher.requests.model import RequestBase
+from watcher.requests.paths import resolve_inside
 
 
 class EvaluateStepRequest(RequestBase):
@@ -35,26 +34,9 @@ class EvaluateStepRequest(RequestBase):
     metadata: dict[str, Any] | None = Field(None, description="Free-form; copied into the decision record.")
 
 
-def fixed_prefix(glob: str) -> Path:
-    """The folders of a glob up to its first wildcard: ``out/*/x.json`` -> ``out``."""
-    folders = Path(glob).parts[:-1]
-    cut = next((i for i, part in enumerate(folders) if WILDCARDS & set(part)), len(folders))
-    return Path(*folders[:cut])
-
-
-def output_folders(settings: Settings) -> tuple[Path, ...]:
-    """The folder part (before any wildcard) of every step's output_glob: the places step outputs may live."""
-    return _output_folders(settings.root, tuple(step.output_glob for step in settings.watcher.steps.values()))
-
-
-@lru_cache(maxsize=64)
-def _output_folders(root: Path, globs: tuple[str, ...]) -> tuple[Path, ...]:
-    return tuple(dict.fromkeys(root / fixed_prefix(glob) for glob in globs))
-
-
 def check(request: EvaluateStepRequest, settings: Settings, file: Path) -> None:
     if request.step is not None and request.step not in settings.watcher.steps:
-        known = ", ".join(sorted(settings.watcher.steps, key=int))
+        known = ", ".join(settings.watcher.steps)
         raise PolicyViolation(f"{file}: step {request.step!r} is not configured; steps are {known}")
     # As written only: the path is resolved, symlinks and all, when the request is handled.
     resolve_inside(settings, request.file, file, output_folders(settings), lexical=True)
@@ -66,7 +48,7 @@ def handle(request: EvaluateStepRequest, ctx: HandlerContext) -> Mapping[str, An
         raise InputError(target, "step output file not found (or not a regular file)")
     record = dict(ctx.judge.judge(target, request.step, request_id=ctx.request_id))
     if request.metadata is not None:
-        record.setdefault("metadata", request.metadata)
+        record["metadata"] = request.metadata
     return record
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from loguru import logger
 
 from watcher import __version__
+from watcher.core.logs import configure_logging
 from watcher.errors import (
     ConfigError,
     EvaluationError,
@@ -20,7 +21,6 @@ from watcher.errors import (
     WatcherError,
 )
 from watcher.exitcodes import ExitCode
-from watcher.log import configure_logging
 
 # Each module registers its subcommands with ``register(subparsers)`` and sets ``func(args) -> int``.
 COMMAND_MODULES = ("llm", "doctor", "grammars", "evaluate", "check", "run", "submit", "status", "advise")

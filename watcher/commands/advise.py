@@ -31,13 +31,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from handlers.dispatch import Autonomy
-    from watcher.advisor import advise
-    from watcher.atomic import atomic_write_bytes
+    from handlers import registry
+    from watcher.autonomy.advisor import advise
+    from watcher.autonomy.orchestrator import Autonomy
     from watcher.commands.submit import read_input, spool_name
     from watcher.config import load_settings
-    from watcher.requests import decode_json, parse_request
-    from watcher.spool import SpoolPaths
+    from watcher.core.atomic import atomic_write_bytes
+    from watcher.core.jsondoc import decode_json
+    from watcher.requests.validate import parse_request
+    from watcher.spool.folders import SpoolPaths
 
     settings = load_settings(args.config_dir)
     file = args.diagnostics.resolve()
@@ -53,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
             autonomy.server.stop()  # leave the server as it was found: a running daemon keeps its own
     payload = build_request(advice.model_dump(mode="json"), file, hashlib.sha256(data).hexdigest(), args.id)
     body = (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    request = parse_request(body, file, settings)  # the checks the daemon applies, before anything is written
+    request = parse_request(
+        body, file, settings, registry()
+    )  # the checks the daemon applies, before anything is written
     sys.stdout.write(body.decode("utf-8"))
     sys.stderr.write(f"watcher advise: {len(advice.actions)} action(s), {how['parse_method']}\n")
     if args.submit:

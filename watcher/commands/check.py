@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watcher.checks import CheckReport, run_checks
 from watcher.config import Settings, StepConfig, load_settings
 from watcher.errors import InputError
 from watcher.exitcodes import ExitCode
-from watcher.judgement import Plan, plan
+from watcher.judging.checks import CheckReport, run_checks
+from watcher.judging.verdicts import Plan, plan
 
 
 def register(subparsers: Any) -> None:
@@ -90,7 +90,7 @@ class Checked:
 
 
 def check_file(settings: Settings, file: Path, step: str | None) -> Checked | Unreadable:
-    from watcher.evaluate import detect_step, load_step_output
+    from watcher.judging.step_files import detect_step, load_step_output
 
     try:
         chosen = step or detect_step(settings, file)

@@ -27,8 +27,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watcher.atomic import atomic_write_json
-    from watcher.evaluate import Evaluator, detect_step, load_step_output
+    from watcher.core.atomic import atomic_write_json
+    from watcher.judging.evaluator import Evaluator
+    from watcher.judging.step_files import detect_step, load_step_output
     from watcher.llm.lifecycle import get_lifecycle_manager
 
     settings = load_settings(args.config_dir)

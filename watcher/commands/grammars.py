@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from watcher.grammars import check_all
+    from watcher.judging.grammar_checks import check_all
 
     settings = load_settings(args.config_dir)
     compile_with, how = compiler(settings, args.server or settings.watcher.evaluation.server)
@@ -47,7 +47,7 @@ def compiler(settings: Settings, server: str) -> tuple[Callable[[str], None] | N
     except ImportError:
         pass
     else:
-        from watcher.grammars import llguidance_compile
+        from watcher.grammars.loader import llguidance_compile
 
         return llguidance_compile, "llguidance"
     from watcher.llm.client import LlamaClient

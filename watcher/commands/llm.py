@@ -14,7 +14,7 @@ from watcher.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from watcher.llm.lifecycle import LLMLifecycleManager
-    from watcher.llm.reports import ServerStatus
+    from watcher.llm.status import ServerStatus
 
 
 def register(subparsers: Any) -> None:
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from watcher.provision import install
+    from watcher.llm.provision import install
 
     result = install(force_rebuild=args.force_rebuild)
     sys.stdout.write(f"llama-server: {result.binary}{' (built)' if result.binary_built else ' (cached)'}\n")

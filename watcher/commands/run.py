@@ -13,10 +13,10 @@ from typing import Any
 from loguru import logger
 
 from watcher.config import Settings, load_settings
+from watcher.core.logs import configure_logging
 from watcher.errors import AlreadyRunning, ConfigError
 from watcher.exitcodes import ExitCode
-from watcher.log import configure_logging
-from watcher.protocols import StepJudge
+from watcher.judging.protocols import StepJudge
 
 # Test hook, not for production: "module:factory", where factory(settings) returns a StepJudge. The daemon then
 # runs without an LLM server (tests of intake, crash recovery and signals run it as a real subprocess).
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from watcher.daemon import Daemon
+    from watcher.daemon.loop import Daemon
 
     settings = load_settings(args.config_dir)
     if args.log_file is not None:
@@ -65,12 +65,12 @@ def build_parts(settings: Settings) -> tuple[StepJudge, Any, Callable[[Settings]
     """The judge, the lifecycle manager it leases the server from, and how to rebuild the judge on reload."""
     hook = os.environ.get(TEST_JUDGE_ENV)
     if hook:
-        from watcher.daemon import NullLifecycle
+        from watcher.daemon.server import NullLifecycle
 
         factory = load_factory(hook)
         logger.warning("{} is set: judging with {}, no LLM server", TEST_JUDGE_ENV, hook)
         return factory(settings), NullLifecycle(), factory
-    from watcher.evaluate import Evaluator
+    from watcher.judging.evaluator import Evaluator
     from watcher.llm.lifecycle import get_lifecycle_manager
 
     lifecycle = get_lifecycle_manager(settings, settings.watcher.evaluation.server)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config import Settings, load_settings
-from watcher.daemon_state import STATUS_NAME, as_mapping
+from watcher.daemon.status import STATUS_NAME, as_mapping
 from watcher.errors import WatcherError
 from watcher.exitcodes import ExitCode
-from watcher.lock import LOCK_NAME, holder
-from watcher.spool import Spool, SpoolPaths
+from watcher.spool.folders import Spool, SpoolPaths
+from watcher.spool.lock import LOCK_NAME, holder
 
 LAST_DECISIONS = 5
 DAEMON_KEYS = ("started_at", "updated_at", "workers", "in_flight", "queue_depth", "outcomes")

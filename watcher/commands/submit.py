@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from watcher.atomic import atomic_write_bytes
+from handlers import registry
 from watcher.config import load_settings
+from watcher.core.atomic import atomic_write_bytes
 from watcher.errors import InputError
 from watcher.exitcodes import ExitCode
-from watcher.requests import parse_request
-from watcher.spool import ERROR_SUFFIX, SpoolPaths
+from watcher.requests.validate import parse_request
+from watcher.spool.folders import ERROR_SUFFIX, SpoolPaths
 
 POLL_SEC = 0.05
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config_dir)
     paths = SpoolPaths.from_settings(settings)
     data = read_input(args.file, settings.watcher.limits.max_file_bytes)
-    request = parse_request(data, args.file, settings)
+    request = parse_request(data, args.file, settings, registry())
     target = spool_name(paths.requests, request.id)
     # The temp file is hidden and the rename is atomic: the daemon never sees a partial request.
     atomic_write_bytes(target, data)

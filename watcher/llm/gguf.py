@@ -22,7 +22,6 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from watcher.errors import InputError
 from watcher.llm.gguf_header import read_metadata
-from watcher.llm.launch import DEFAULT_UBATCH
 
 CELL_PADDING = 256  # llama_context pads n_ctx and each sequence's cells to this
 
@@ -39,6 +38,8 @@ DEFAULT_SWA_PATTERNS: dict[str, tuple[int, bool]] = {
     "gpt-oss": (2, False),
     "llama4": (4, False),
 }
+
+DEFAULT_UBATCH = 512  # llama-server's default --ubatch-size, which pads the sliding-window cache
 
 
 @dataclass(frozen=True)

@@ -25,15 +25,16 @@ from loguru import logger
 
 from watcher.config import ServerConfig, Settings, load_settings
 from watcher.errors import BinaryNotFound, LLMServerError
+from watcher.llm.command import KvEstimate, build_command, build_env, kv_estimate
 from watcher.llm.health import HealthProbe, Readiness
-from watcher.llm.launch import KvEstimate, build_command, build_env, kv_estimate
 from watcher.llm.memory import process_rss
 from watcher.llm.pidrecord import PidRecord, read_record, record_path, remove_record
 from watcher.llm.process import ProcessGroup, SpawnSpec, find_servers, log_tail, spawn
-from watcher.llm.reports import ServerStatus, State, StopReport
-from watcher.llm.starting import Launch, await_ready, refuse_foreign_listener, rotate_log, track
-from watcher.llm.stopping import ServerProcess, Target, kill, stop_targets
-from watcher.provision import resolve_binary, resolve_model
+from watcher.llm.provision import resolve_binary, resolve_model
+from watcher.llm.server_process import Launch, ServerProcess, Target
+from watcher.llm.shutdown import kill, stop_targets
+from watcher.llm.startup import await_ready, refuse_foreign_listener, rotate_log, track
+from watcher.llm.status import ServerStatus, State, StopReport
 
 
 class LLMLifecycleManager:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 from loguru import logger
 
-from watcher.atomic import atomic_write_json
+from watcher.core.atomic import atomic_write_json
 
 CREATE_TIME_TOLERANCE_SEC = 0.01
 

@@ -25,7 +25,7 @@ from typing import IO
 
 import psutil
 
-from watcher import affinity
+from watcher.core import affinity
 
 PR_SET_PDEATHSIG = 1
 GONE_POLL_SEC = 0.005  # stop waits are short; a coarse poll would be most of the stop time

@@ -1,0 +1,103 @@
+"""The shipped checks judge the labelled step outputs: no bad output proceeds on the checks alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from watcher.config import load_settings
+from watcher.core.datadirs import SOURCE_ROOT
+from watcher.judging.checks import run_checks
+from watcher.judging.verdicts import Plan, plan
+
+pytestmark = pytest.mark.timeout(60)
+
+LABELLED = SOURCE_ROOT / "examples" / "step_outputs" / "labelled"
+SETTINGS = load_settings(SOURCE_ROOT / "config")
+
+
+@dataclass(frozen=True)
+class Judged:
+    path: Path
+    step: str
+    label: str
+    kind: str
+    checks_only: Plan
+    shipped: Plan
+
+
+def judge_all() -> list[Judged]:
+    judged = []
+    for path in sorted(LABELLED.glob("step*/*/*.json")):
+        step, label = path.parts[-3].removeprefix("step"), path.parts[-2]
+        cfg = SETTINGS.watcher.steps[step]
+        report = run_checks(SETTINGS.watcher.checks.get(step, ()), json.loads(path.read_text()))
+        never = plan(cfg.model_copy(update={"ask_model": "never"}), report)
+        judged.append(Judged(path, step, label, path.name.split("_")[0], never, plan(cfg, report)))
+    return judged
+
+
+JUDGED = judge_all()
+
+
+def name(item: Judged) -> str:
+    return str(item.path.relative_to(LABELLED))
+
+
+def test_no_bad_output_proceeds_on_checks_alone() -> None:
+    proceeding = [name(j) for j in JUDGED if j.label == "bad" and j.checks_only.decision == "proceed"]
+    assert proceeding == []
+
+
+def test_clearly_good_outputs_proceed_without_the_model() -> None:
+    for item in (j for j in JUDGED if j.label == "good" and j.kind == "clear"):
+        assert item.checks_only.decision == "proceed", name(item)
+        assert (item.shipped.ask_model, item.shipped.decision) == (False, "proceed"), name(item)
+
+
+def test_clearly_bad_outputs_are_settled_without_the_model() -> None:
+    for item in (j for j in JUDGED if j.label == "bad" and j.kind == "clear"):
+        assert not item.shipped.ask_model, name(item)
+        assert item.shipped.rule.startswith("hard_check_failed:"), name(item)
+        assert item.shipped.decision == SETTINGS.watcher.steps[item.step].on_hard_failure
+
+
+def test_every_bad_output_fails_a_hard_check_or_a_hard_tier() -> None:
+    # Soft signals far past their threshold (fold spread 0.14 against 0.05) cross the check's hard tier, so a
+    # model that calls them proceed cannot carry them through.
+    for item in (j for j in JUDGED if j.label == "bad"):
+        assert item.shipped.rule.startswith("hard_check_failed:"), name(item)
+        assert not item.shipped.ask_model, name(item)
+
+
+def test_no_good_output_fails_a_hard_check() -> None:
+    for item in (j for j in JUDGED if j.label == "good"):
+        assert not item.checks_only.rule.startswith("hard_check_failed:"), name(item)
+
+
+def test_soft_kind_outputs_fail_only_softly_when_good() -> None:
+    for item in (j for j in JUDGED if j.label == "good" and j.kind == "soft"):
+        assert item.shipped.ask_model, name(item)
+        assert item.shipped.rule.startswith("soft_check_failed:"), name(item)
+
+
+def test_share_of_good_outputs_that_proceed(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = []
+    for step in sorted({j.step for j in JUDGED}, key=int):
+        good = [j for j in JUDGED if j.step == step and j.label == "good"]
+        every = [j for j in JUDGED if j.step == step]
+        proceed = sum(j.checks_only.decision == "proceed" for j in good) / len(good)
+        needs_model = sum(j.shipped.ask_model for j in every) / len(every)
+        rows.append((step, len(good), proceed, needs_model))
+    good_all = [j for j in JUDGED if j.label == "good"]
+    overall = sum(j.checks_only.decision == "proceed" for j in good_all) / len(good_all)
+    with capsys.disabled():
+        print("\nchecks only: share of good outputs that proceed; shipped borderline mode: share needing the model")
+        for step, count, proceed, needs_model in rows:
+            print(f"  step {step}: {proceed:6.1%} of {count} good proceed, {needs_model:6.1%} need the model")
+        print(f"  overall: {overall:6.1%} of {len(good_all)} good proceed")
+    # Soft failures and narrow passes are what the model is for; the checks alone still pass most good outputs.
+    assert overall >= 0.7

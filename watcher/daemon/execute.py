@@ -1,0 +1,122 @@
+"""One unit of work, run on a worker thread: the handler's decision, written atomically, then the archive.
+
+Order is what makes a crash harmless: the decision file is complete and durable before the request leaves
+``processing/``. A restart finds the request still claimed, sees its decision, and archives it without asking
+the judge again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+
+from watcher.config import Settings
+from watcher.core.clock import now_iso
+from watcher.daemon.workers import EvaluationSlots
+from watcher.errors import EvaluationError, InputError, LLMServerError, PolicyViolation
+from watcher.intake.readiness import Sig
+from watcher.judging.protocols import StepJudge
+from watcher.judging.records import escalation_body, finish_record
+from watcher.requests.contract import HandlerContext
+from watcher.requests.model import Request
+from watcher.spool.folders import Spool
+
+Kind = Literal["request", "step_output"]
+# decided: a decision from the handler; escalated: no validated decision, a person must look;
+# rejected: the request (or step output) is invalid; retry: the server was unavailable, try again later;
+# cancelled: shutdown came before it started; it stays claimed for the next start.
+Result = Literal["decided", "escalated", "rejected", "retry", "cancelled"]
+
+
+@dataclass
+class Job:
+    kind: Kind
+    path: Path  # requests: the claimed file in processing/; step outputs: the output file itself
+    request: Request
+    source: str  # the name the file arrived with
+    settings: Settings
+    judge: StepJudge
+    sig: Sig | None = None
+    recovered: bool = False
+    attempts: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    result: Result
+    seconds: float
+    error: str | None = None
+    server_down: bool = False  # a retry that waits for the LLM server, however long that takes
+
+
+def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
+    """Never raises: every failure becomes an Outcome the main loop can count and act on."""
+    request_log = logger.bind(request_id=job.id)
+    if not slots.acquire():
+        return Outcome(job, "cancelled", 0.0)
+    start = time.perf_counter()
+    try:
+        try:
+            record, result = _decide(job)
+        finally:
+            slots.release()
+        seconds = time.perf_counter() - start  # the evaluation alone, for the latency histogram
+        spool.write_decision(job.id, finish(job, record))
+        if job.kind == "request":
+            spool.archive(job.path)
+    except (LLMServerError, OSError) as exc:
+        request_log.warning("will retry: {}", exc)
+        server_down = isinstance(exc, LLMServerError)
+        return Outcome(job, "retry", time.perf_counter() - start, str(exc), server_down=server_down)
+    except (InputError, PolicyViolation) as exc:
+        rule, details = rule_of(exc)
+        _reject(job, spool, rule, details)
+        request_log.warning("rejected: {}", rule)
+        return Outcome(job, "rejected", time.perf_counter() - start, rule)
+    except Exception as exc:
+        request_log.exception("handler failed")
+        _reject(job, spool, f"handler failed: {type(exc).__name__}: {exc}", [])
+        return Outcome(job, "rejected", time.perf_counter() - start, str(exc))
+    request_log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
+    return Outcome(job, result, seconds)
+
+
+def _decide(job: Job) -> tuple[dict[str, Any], Result]:
+    context = HandlerContext(settings=job.settings, judge=job.judge, request_id=job.id)
+    try:
+        return dict(job.request.spec.handle(job.request.model, context)), "decided"
+    except EvaluationError as exc:
+        reasoning = f"no validated decision could be obtained: {exc}"
+        return escalation_body(reasoning, exc.attempts), "escalated"
+
+
+def _reject(job: Job, spool: Spool, rule: str, details: list[str]) -> None:
+    try:
+        if job.kind == "request":
+            spool.reject(job.path, rule, details, job.id)
+        else:
+            spool.record_error(job.id, job.path, rule, details)
+    except OSError as exc:
+        logger.bind(request_id=job.id).error("cannot record the rejection: {}", exc)
+
+
+def rule_of(error: Exception) -> tuple[str, list[str]]:
+    if isinstance(error, InputError):
+        return error.rule, error.details
+    return str(error), []
+
+
+def finish(job: Job, body: dict[str, Any]) -> dict[str, Any]:
+    """The record as written: the handler's body under the request's head."""
+    return finish_record(
+        body, request_id=job.id, request_type=job.request.type, source=job.source, decided_at=now_iso()
+    )

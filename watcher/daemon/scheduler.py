@@ -1,0 +1,312 @@
+"""From a file that is ready to read to a job on the worker pool, and from a job's outcome back to the folders.
+
+Runs on the main loop's thread only, so its bookkeeping needs no locks. Rules kept here:
+- a request is claimed only after it parsed and validated (a half-written file is never moved);
+- one job per request id at a time: a second file with an id in flight waits, then finds the decision and is
+  archived as a duplicate; an id whose decision exists is never judged again;
+- at most ``capacity`` jobs are queued or running; the rest wait in the spool, unclaimed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from loguru import logger
+
+from watcher.config import Settings
+from watcher.core.ids import sha256_hex, step_output_id
+from watcher.core.jsondoc import decode_json
+from watcher.daemon.execute import Job, Outcome, rule_of
+from watcher.daemon.metrics import Metrics
+from watcher.errors import InputError, PolicyViolation
+from watcher.intake.readiness import Settler, signature
+from watcher.intake.roles import REQUEST, WatchSet
+from watcher.intake.seen_outputs import SeenOutputs
+from watcher.judging.protocols import StepJudge
+from watcher.requests.contract import Registry
+from watcher.requests.model import Request
+from watcher.requests.validate import parse_request, validate_request
+from watcher.spool.folders import Spool, read_regular
+
+RETRY_BASE_SEC = 2.0
+RETRY_MAX_SEC = 300.0
+STEP_REQUEST = "evaluate_step"  # the request type a watched step output becomes
+IO_RETRY_LIMIT = 8  # file system errors give up after this many attempts; an absent server never does
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        judge: StepJudge,
+        registry: Registry,
+        spool: Spool,
+        seen: SeenOutputs,
+        metrics: Metrics,
+        submit: Callable[[Job], None],
+        busy: Callable[[], int],
+        capacity: int,
+    ) -> None:
+        self.spool, self.seen, self.metrics, self.registry = spool, seen, metrics, registry
+        self._submit, self._busy, self.capacity = submit, busy, capacity
+        intake = settings.watcher.intake
+        self.settler = Settler(intake.settle_sec, intake.invalid_grace_sec)
+        self.configure(settings, judge)
+        self.inflight: dict[str, Job] = {}
+        self.held: dict[str, list[Job]] = {}
+        self.backlog: deque[Job] = deque()
+        self._retries: list[tuple[float, int, Job]] = []
+        self._sequence = itertools.count()
+
+    def configure(self, settings: Settings, judge: StepJudge) -> None:
+        intake = settings.watcher.intake
+        self.settings, self.judge = settings, judge
+        self.watchset = WatchSet(settings)
+        self.settler.settle_sec, self.settler.grace_sec = intake.settle_sec, intake.invalid_grace_sec
+
+    # -- intake ----------------------------------------------------------------------------------------------
+
+    def hint(self, path: Path, complete: bool = False) -> None:
+        if self.watchset.role(path) is not None:
+            self.settler.hint(path, complete=complete)
+
+    def rescan(self) -> None:
+        for path in (*self.spool.scan(), *self.watchset.step_outputs()):
+            self.hint(path)
+
+    def recover(self) -> int:
+        """Queue the requests a previous run claimed and did not finish."""
+        claimed = self.spool.claimed()
+        for path in claimed:
+            try:
+                data, _ = read_regular(path, self.settings.watcher.limits.max_file_bytes)
+                request = parse_request(data, path, self.settings, self.registry)
+            except FileNotFoundError:
+                continue
+            except (InputError, PolicyViolation) as exc:
+                self._reject(path, exc)
+                continue
+            self.backlog.append(self._job("request", path, request, path.name, recovered=True))
+        return len(claimed)
+
+    @property
+    def depth(self) -> int:
+        """Files and jobs waiting for a worker."""
+        return len(self.settler) + len(self.backlog) + len(self._retries) + sum(map(len, self.held.values()))
+
+    @property
+    def waiting_files(self) -> int:
+        """Files seen and not yet read (settling, or waiting for a free worker)."""
+        return len(self.settler)
+
+    def update(self, now: float) -> None:
+        """Move files whose settle time has passed to the ready list."""
+        self.settler.update(now)
+
+    def next_deadline(self) -> float | None:
+        """When the next settling file is due to be looked at again."""
+        return self.settler.next_deadline()
+
+    def free(self) -> int:
+        return self.capacity - self._busy()
+
+    def pump(self, now: float) -> None:
+        while self._retries and self._retries[0][0] <= now:
+            job = heapq.heappop(self._retries)[2]
+            self.inflight.pop(job.id, None)  # held its id while it waited, so no duplicate could start
+            self.backlog.append(job)
+        while self.free() > 0 and self.backlog:
+            self._start(self.backlog.popleft())
+        while (free := self.free()) > 0:
+            paths = self.settler.take(free)
+            if not paths:
+                break
+            for path in paths:
+                self._offer(path, now)
+
+    def next_retry(self) -> float | None:
+        return self._retries[0][0] if self._retries else None
+
+    def _offer(self, path: Path, now: float) -> None:
+        role = self.watchset.role(path)
+        if role is None:  # no longer ours after a reload
+            self.settler.done(path)
+            return
+        try:
+            data, info = read_regular(path, self.settings.watcher.limits.max_file_bytes)
+        except FileNotFoundError:
+            self.settler.done(path)
+            return
+        except InputError as exc:
+            self._reject_unread(path, role, exc)
+            return
+        if role == REQUEST:
+            self._offer_request(path, data, info, now)
+        else:
+            self._offer_step_output(path, role, data, info, now)
+
+    def _offer_request(self, path: Path, data: bytes, info: os.stat_result, now: float) -> None:
+        try:
+            payload = decode_json(data, path)
+        except InputError as exc:
+            if self.settler.failed(path, now):
+                self._reject(path, exc)
+            return
+        self.settler.done(path)
+        try:
+            request = validate_request(payload, data, path, self.settings, self.registry)
+        except (InputError, PolicyViolation) as exc:
+            self._reject(path, exc)
+            return
+        claimed = self.spool.claim(path)
+        if claimed is None:
+            return
+        logger.bind(request_id=request.id).debug("{}: claimed ({})", path.name, request.type)
+        if signature(os.lstat(claimed)) != signature(info):
+            # Written to after it was read: validate what was actually claimed.
+            self.backlog.extend(self._reload_claimed(claimed))
+            return
+        self._start(self._job("request", claimed, request, path.name))
+
+    def _reload_claimed(self, claimed: Path) -> list[Job]:
+        try:
+            data, _ = read_regular(claimed, self.settings.watcher.limits.max_file_bytes)
+            return [
+                self._job("request", claimed, parse_request(data, claimed, self.settings, self.registry), claimed.name)
+            ]
+        except (InputError, PolicyViolation) as exc:
+            self._reject(claimed, exc)
+            return []
+
+    def _offer_step_output(self, path: Path, step: str, data: bytes, info: os.stat_result, now: float) -> None:
+        try:
+            decode_json(data, path)
+        except InputError as exc:
+            if self.settler.failed(path, now):
+                self._step_error(path, step, sha256_hex(data), exc, signature(info))
+            return
+        sha = sha256_hex(data)
+        request_id = step_output_id(step, sha)
+        self.settler.done(path)
+        if request_id in self.seen:
+            self.settler.mark_processed(path, signature(info))
+            self.metrics.outcome("unchanged")
+            return
+        spec = self.registry.handler_for(STEP_REQUEST, path)
+        fields = {"type": STEP_REQUEST, "id": request_id, "step": step, "file": self.watchset.relative(path)}
+        request = Request(request_id, STEP_REQUEST, spec.model.model_validate(fields), sha, spec)
+        self._start(self._job("step_output", path, request, path.name, sig=signature(info)))
+
+    def _job(self, kind: str, path: Path, request: Request, source: str, **extra: object) -> Job:
+        return Job(kind, path, request, source, self.settings, self.judge, **extra)  # type: ignore[arg-type]
+
+    # -- jobs ------------------------------------------------------------------------------------------------
+
+    def _start(self, job: Job) -> None:
+        if job.id in self.inflight:
+            self.held.setdefault(job.id, []).append(job)
+        elif not self._decided_before(job):
+            self.inflight[job.id] = job
+            self._submit(job)
+
+    def _decided_before(self, job: Job) -> bool:
+        """Archive (or skip) a job whose id already has a decision; True when it did."""
+        if job.kind == "request":
+            if not self.spool.has_decision(job.id):
+                return False
+            self.spool.archive(job.path, duplicate=not job.recovered)
+            outcome = "recovered" if job.recovered else "duplicate"
+        else:
+            if not (self.spool.has_decision(job.id) or self.spool.has_error(job.id)):
+                return False
+            self.seen.add(job.id)
+            if job.sig is not None:
+                self.settler.mark_processed(job.path, job.sig)
+            outcome = "unchanged"
+        logger.bind(request_id=job.id).info("{}: already decided, archived as {}", job.source, outcome)
+        self.metrics.outcome(outcome)
+        return True
+
+    def complete(self, outcomes: list[Outcome], now: float) -> None:
+        for outcome in outcomes:
+            job, result = outcome.job, outcome.result
+            if result == "cancelled":
+                self.cancel([job])
+                continue
+            if result == "retry":
+                if self._retry(outcome, now):
+                    continue
+                result = "rejected"
+            self.inflight.pop(job.id, None)
+            self.metrics.outcome(result)
+            if result in ("decided", "escalated"):
+                self.metrics.observe(outcome.seconds)
+            if job.kind == "step_output":
+                self.seen.add(job.id)
+                if job.sig is not None:
+                    self.settler.mark_processed(job.path, job.sig)
+            self.backlog.extend(self.held.pop(job.id, []))
+
+    def _retry(self, outcome: Outcome, now: float) -> bool:
+        """Schedule the job again (True), or give up on it and reject it (False)."""
+        job = outcome.job
+        job.attempts += 1
+        if not outcome.server_down and job.attempts >= IO_RETRY_LIMIT:
+            self._reject_job(job, f"gave up after {job.attempts} attempts: {outcome.error}")
+            return False
+        delay = min(RETRY_MAX_SEC, RETRY_BASE_SEC * 2 ** (job.attempts - 1))
+        heapq.heappush(self._retries, (now + delay, next(self._sequence), job))
+        logger.bind(request_id=job.id).info("retry {} in {:.0f}s", job.attempts, delay)
+        return True
+
+    def cancel(self, jobs: list[Job]) -> None:
+        """Jobs handed back unstarted at shutdown: they stay claimed and are finished on the next start."""
+        for job in jobs:
+            self.inflight.pop(job.id, None)
+
+    # -- rejections ------------------------------------------------------------------------------------------
+
+    def _reject_unread(self, path: Path, role: str | None, error: InputError) -> None:
+        if role == REQUEST:
+            self._reject(path, error)
+        elif role is not None:
+            key = sha256_hex(str(path).encode())
+            try:
+                self._step_error(path, role, key, error, signature(os.lstat(path)))
+            except FileNotFoundError:
+                self.settler.done(path)
+
+    def _reject(self, path: Path, error: Exception, request_id: str | None = None) -> None:
+        rule, details = rule_of(error)
+        self.settler.done(path)
+        target = self.spool.reject(path, rule, details, request_id)
+        logger.bind(request_id=request_id).warning("{}: rejected to {}: {}", path.name, target, rule)
+        self.metrics.outcome("rejected")
+
+    def _reject_job(self, job: Job, rule: str) -> None:
+        request_log = logger.bind(request_id=job.id)
+        try:
+            if job.kind == "request":
+                self.spool.reject(job.path, rule, [], job.id)
+            else:
+                self.spool.record_error(job.id, job.path, rule, [])
+        except OSError as exc:  # it stays claimed; the next start tries again
+            request_log.error("{}: cannot reject: {}", job.source, exc)
+            return
+        request_log.error("{}: {}", job.source, rule)
+
+    def _step_error(self, path: Path, step: str, sha: str, error: InputError, sig: tuple[int, int, int]) -> None:
+        key = step_output_id(step, sha)
+        self.settler.done(path, sig)
+        if key in self.seen or self.spool.has_error(key):
+            return
+        self.spool.record_error(key, path, error.rule, error.details)
+        self.seen.add(key)
+        logger.bind(request_id=key).warning("{}: step {} output invalid: {}", path, step, error.rule)
+        self.metrics.outcome("rejected")

@@ -1,0 +1,119 @@
+"""Judging one step output file: schema check, deterministic checks, the model if the policy needs it, a record.
+
+evaluate(file)
+  -> step from --step or the config's output globs
+  -> read (size cap) -> JSON -> the step's JSON Schema       invalid: SchemaViolation, no model call
+  -> checks.run_checks -> verdicts.plan
+  -> if the plan needs the model: lease.ensure_running(); with lease.in_use(): Asker.ask(...)
+  -> verdicts.combine -> DecisionRecord
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from watcher.config import Settings
+from watcher.core.clock import now_iso
+from watcher.grammars.loader import grammar_for_step, load_grammar
+from watcher.judging import verdicts
+from watcher.judging.asking import Asker, ModelAnswer
+from watcher.judging.checks import CheckReport, run_checks
+from watcher.judging.prompts import in_turns, step_prompt, summarize, turn_format
+from watcher.judging.records import EvaluationRecord, Timings
+from watcher.judging.step_files import StepOutput, detect_step, load_step_output
+from watcher.llm.client import LlamaClient, ServerProps
+from watcher.llm.lease import ServerLease
+
+
+class Evaluator:
+    """Judges step outputs with the server behind ``lease``; satisfies ``watcher.protocols.StepJudge``."""
+
+    def __init__(self, settings: Settings, lease: ServerLease) -> None:
+        self.settings = settings
+        self.lease = lease
+        self._props: ServerProps | None = None
+
+    def judge(self, file: Path, step: str | None = None, *, request_id: str | None = None) -> dict[str, Any]:
+        return self.evaluate(file, step, request_id=request_id).model_dump(mode="json")
+
+    def evaluate(self, file: Path, step: str | None = None, *, request_id: str | None = None) -> EvaluationRecord:
+        started = time.monotonic()
+        source = load_step_output(self.settings, file, step or detect_step(self.settings, file))
+        report = run_checks(self.settings.watcher.checks.get(source.step, ()), source.data)
+        planned = verdicts.plan(source.config, report)
+        answer = self.ask_model(source, report, request_id) if planned.ask_model else None
+        decision = getattr(answer.payload, "decision", None) if answer else None
+        confidence = getattr(answer.payload, "confidence", None) if answer else None
+        verdict = verdicts.combine(source.config, report, decision, confidence)
+        record = self._record(
+            source, report, verdict, answer=answer, request_id=request_id, elapsed=time.monotonic() - started
+        )
+        logger.bind(request_id=request_id).info(
+            "step {} {}: {} ({}, rule {})", source.step, file, verdict.decision, record.parse_method, verdict.rule
+        )
+        return record
+
+    def ask_model(self, source: StepOutput, report: CheckReport, request_id: str | None) -> ModelAnswer:
+        grammar = load_grammar(grammar_for_step(self.settings, source.step))
+        summary = summarize(source.data, self.settings.watcher.limits.summary_chars)
+        findings = "\n".join(report.lines())
+        # Held around the start too: the idle stop must not take the server between start and request.
+        with self.lease.in_use(), self._client() as client:
+            self.lease.ensure_running()
+            fmt = turn_format(*self._server_facts(client))
+
+            def prompt_for(feedback: str) -> str:
+                text = step_prompt(
+                    source.step, source.config, summary, grammar.name, findings=findings, feedback=feedback
+                )
+                return in_turns(text, fmt)
+
+            return Asker(client, self.settings.watcher.evaluation, request_id).ask(prompt_for, grammar)
+
+    def _client(self) -> LlamaClient:
+        timeout = self.settings.watcher.evaluation.request_timeout_sec
+        return LlamaClient(self.lease.base_url, self.lease.name, timeout)
+
+    def _server_facts(self, client: LlamaClient) -> tuple[str, str | None]:
+        """Chat template and model name, asked once per evaluator (the turn format depends on them)."""
+        if self._props is None:
+            self._props = client.props()
+        return self._props.chat_template, self._props.model
+
+    def _record(
+        self,
+        source: StepOutput,
+        report: CheckReport,
+        verdict: verdicts.Verdict,
+        *,
+        answer: ModelAnswer | None,
+        request_id: str | None,
+        elapsed: float,
+    ) -> EvaluationRecord:
+        timings = answer.timings if answer else Timings()
+        grammar = answer.grammar if answer else None
+        return EvaluationRecord(
+            request_id=request_id,
+            decided_at=now_iso(),
+            step=source.step,
+            step_name=source.config.name,
+            source_file=str(source.file),
+            source_sha256=source.sha256,
+            decision=verdict.decision,
+            confidence=verdict.model_confidence,
+            parse_method=answer.parse_method if answer else "checks_only",
+            fallback_reason=answer.fallback_reason if answer else None,
+            payload=answer.payload.model_dump(mode="json") if answer else None,
+            checks=report,
+            verdict=verdict,
+            grammar=grammar,
+            server=self.lease.name if answer else None,
+            model=answer.model if answer else None,
+            server_build=self._props.build if answer and self._props else None,
+            timings=timings.model_copy(update={"total_ms": round(elapsed * 1000, 1)}),
+            attempts=list(answer.attempts) if answer else [],
+        )

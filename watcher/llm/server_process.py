@@ -1,0 +1,55 @@
+"""A llama-server process as its manager knows it: how it was launched, the process it looks after, and what a
+stop aims at (a process group, reaped when it is our child)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from watcher.config import ServerConfig
+from watcher.llm.pidrecord import PidRecord
+from watcher.llm.process import ProcessGroup
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One start attempt of server ``name``."""
+
+    name: str
+    config: ServerConfig
+    command: tuple[str, ...]
+    model: Path
+    log_file: Path
+    record_file: Path
+    startup: int  # the number this start gets when it succeeds
+    dies_with_parent: bool
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    """A llama-server a manager looks after: spawned by it (``popen``), or adopted from a pid record."""
+
+    record: PidRecord
+    group: ProcessGroup
+    popen: subprocess.Popen[bytes] | None
+    started: float  # monotonic
+
+    @property
+    def found_by(self) -> str:
+        return "this process" if self.popen is not None else "pid record"
+
+    def alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return self.record.process() is not None
+
+    def target(self) -> Target:
+        return Target(self.group, self.popen, self.found_by)
+
+
+@dataclass(frozen=True)
+class Target:
+    group: ProcessGroup
+    popen: subprocess.Popen[bytes] | None  # set when it is our child: we reap it
+    found_by: str
