@@ -22,6 +22,7 @@ provision: setup
 lint: setup
 	$(BIN)/ruff check watcher handlers tests bench
 	$(BIN)/ruff format --check watcher handlers tests bench
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy

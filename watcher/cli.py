@@ -13,11 +13,14 @@ from loguru import logger
 from watcher import __version__
 from watcher.core.logs import configure_logging
 from watcher.errors import (
+    AlreadyRunning,
     ConfigError,
     EvaluationError,
+    GrammarError,
     InputError,
     LLMServerError,
     PolicyViolation,
+    ProvisionError,
     WatcherError,
 )
 from watcher.exitcodes import ExitCode
@@ -31,6 +34,9 @@ ERROR_CODES: tuple[tuple[type[WatcherError], ExitCode], ...] = (
     (LLMServerError, ExitCode.SERVER_UNAVAILABLE),
     (EvaluationError, ExitCode.EVALUATION_FAILED),
     (PolicyViolation, ExitCode.POLICY_DENIED),
+    (ProvisionError, ExitCode.PROVISION_FAILED),
+    (GrammarError, ExitCode.GRAMMAR_ERROR),
+    (AlreadyRunning, ExitCode.ALREADY_RUNNING),
 )
 
 

@@ -1,21 +1,35 @@
 """One exception tree for watcher. Foreign errors are converted at the boundary (``raise ... from exc``).
 
-WatcherError
-├── ConfigError              a config file is unreadable or breaks a rule (names file and key path)
-├── ProvisionError           llama-server could not be built or the model assembled
-├── LLMServerError           anything about a llama-server process (names the server)
+Each class maps to one exit code of the ``watcher`` command (``watcher.cli.ERROR_CODES``, named in
+``watcher.exitcodes``). Input faults (the file is wrong: reject it) are ``InputError`` and ``PolicyViolation``;
+everything else is a fault of the installation or the server (we are broken: wait, report, never reject).
+
+WatcherError                                                                    exit code
+├── ConfigError              a config file is unreadable or breaks a rule       CONFIG_ERROR (3)
+│                            (names file and key path)
+├── ProvisionError           llama-server could not be built or the model       PROVISION_FAILED (8)
+│                            assembled
+├── LLMServerError           anything about a llama-server process              SERVER_UNAVAILABLE (4)
+│   │                        (names the server)
 │   ├── BinaryNotFound       no llama-server executable could be resolved
 │   ├── ModelNotFound        no model file could be resolved
 │   ├── PortInUse            a foreign process holds the configured port
 │   ├── ServerStartError     the process exited before it became healthy
 │   ├── ServerStartTimeout   not healthy before the deadline
-│   └── ServerUnavailable    a request to the server failed (connection, HTTP error)
-├── GrammarError             a grammar file is missing or does not compile
-├── InputError               a file given to watcher is invalid (names the file and the rule)
+│   ├── ServerUnavailable    a request to the server failed (connection, HTTP error)
+│   └── RequestRejected      the server answered a request with an error status
+├── GrammarError             a grammar file is missing or does not compile      GRAMMAR_ERROR (9)
+│   └── GrammarRejected      ... the server refused to compile it
+├── InputError               a file given to watcher is invalid                 INVALID_INPUT (2)
+│   │                        (names the file and the rule)
 │   └── SchemaViolation      ... because it does not match its JSON Schema
-├── EvaluationError          no validated decision could be obtained (carries every attempt)
-├── PolicyViolation          a request asks for something the config does not allow
-└── AlreadyRunning           another daemon holds the spool's lock (names the lock file and its pid)
+├── EvaluationError          no validated decision could be obtained            EVALUATION_FAILED (5)
+│   │                        (carries every attempt)
+│   └── AnswerInvalid        one answer failed a validation stage (json, schema,
+│                            model); becomes a re-ask inside the evaluator
+├── PolicyViolation          a request asks for what the config does not allow  POLICY_DENIED (7)
+└── AlreadyRunning           another daemon holds the spool's lock              ALREADY_RUNNING (6)
+                             (names the lock file and its pid)
 """
 
 from __future__ import annotations
@@ -105,6 +119,15 @@ class EvaluationError(WatcherError):
     def __init__(self, message: str, attempts: Sequence[dict[str, Any]] = ()) -> None:
         self.attempts = list(attempts)
         super().__init__(message)
+
+
+class AnswerInvalid(EvaluationError):
+    """An answer failed one stage of validation; ``stage`` is json, schema or model. Never leaves the evaluator:
+    it becomes a re-ask, and finally part of the EvaluationError that carries every attempt."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        self.stage = stage
+        super().__init__(f"{stage}: {message}")
 
 
 class PolicyViolation(WatcherError):

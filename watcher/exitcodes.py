@@ -14,4 +14,6 @@ class ExitCode(IntEnum):
     EVALUATION_FAILED = 5  # no validated decision could be obtained
     ALREADY_RUNNING = 6  # another daemon holds the spool
     POLICY_DENIED = 7  # the request asks for what the config does not allow
+    PROVISION_FAILED = 8  # llama-server could not be built or the model assembled
+    GRAMMAR_ERROR = 9  # a grammar file is missing or does not compile
     INTERRUPTED = 130

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from watcher.errors import AnswerInvalid
 from watcher.grammars.loader import GRAMMAR_FILES, llguidance_matcher, load_grammar
-from watcher.judging.answers import AnswerInvalid, validate_answer
+from watcher.judging.answers import validate_answer
 
 CORPUS = Path(__file__).parent / "grammar_corpus"
 CASES = sorted(CORPUS.glob("*/*/*.json"))

@@ -17,6 +17,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel, ValidationError
 
 from watcher.core.datadirs import schema_path
+from watcher.errors import AnswerInvalid
 from watcher.judging.verdicts import Decision
 
 Confidence = Annotated[float, Field(ge=0, le=1, description="0..1; the grammar allows at most three decimals.")]
@@ -127,15 +128,6 @@ def answer_schema_file(grammar: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 MAX_REPORTED_ERRORS = 3
-
-
-class AnswerInvalid(ValueError):
-    """An answer failed one stage of validation; ``stage`` is json, schema or model. Never leaves the
-    evaluator: it becomes a re-ask, and finally part of an EvaluationError."""
-
-    def __init__(self, stage: str, message: str) -> None:
-        self.stage = stage
-        super().__init__(f"{stage}: {message}")
 
 
 @cache

@@ -24,9 +24,9 @@ from loguru import logger
 from pydantic import BaseModel
 
 from watcher.config import Evaluation
-from watcher.errors import EvaluationError, GrammarRejected, RequestRejected
+from watcher.errors import AnswerInvalid, EvaluationError, GrammarRejected, RequestRejected
 from watcher.grammars.loader import LoadedGrammar, object_fallback_grammar
-from watcher.judging.answers import AnswerInvalid, json_objects, validate_answer
+from watcher.judging.answers import json_objects, validate_answer
 from watcher.judging.records import Attempt, GrammarRef, ParseMethod, Timings
 from watcher.llm.client import CompletionResult, LlamaClient
 

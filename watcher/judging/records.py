@@ -145,7 +145,8 @@ def finish_record(
     A body that does not fit its kind is a bug of the handler, and raises ``pydantic.ValidationError``.
     """
     head = {"request_id": request_id, "request_type": request_type, "source": source, "decided_at": decided_at}
-    record = DecisionRecord.model_validate({**body, **head})
+    as_json = json.loads(json.dumps(body))  # as it will be written: tuples become lists
+    record = DecisionRecord.model_validate({**as_json, **head})
     dumped: dict[str, Any] = record.model_dump(mode="json")
     return dumped
 
