@@ -47,7 +47,15 @@ from watcher.daemon.server import NullLifecycle
 
 REPO = Path(__file__).resolve().parents[1]
 REQUEST = {"type": "evaluate_step", "step": "1", "file": "data/step1.json"}
-DECISION = {"decision": "proceed", "confidence": 1.0, "parse_method": "bench"}
+# A checks-only evaluation, as the evaluator writes it for an output that cleared its checks.
+DECISION: dict[str, Any] = {
+    "kind": "evaluation", "decided_at": "2026-01-01T00:00:00.000+00:00", "decision": "proceed", "step": "1",
+    "step_name": "bench", "source_file": "data/step1.json", "source_sha256": "0" * 64, "confidence": None,
+    "parse_method": "checks_only", "fallback_reason": None, "payload": None, "checks": {"results": []},
+    "verdict": {"decision": "proceed", "decided_by": "checks", "rule": "all_checks_clear", "overridden_by": None,
+                "model_decision": None, "model_confidence": None},
+    "grammar": None, "server": None, "model": None, "server_build": None, "timings": {}, "attempts": [],
+}  # fmt: skip
 BLOCK = 25
 WARM_UP = 20
 

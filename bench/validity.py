@@ -94,8 +94,11 @@ def with_seed(settings: Settings, temperature: float, seed: int) -> Settings:
 @contextmanager
 def server(settings: Settings) -> Iterator[LLMLifecycleManager]:
     manager = LLMLifecycleManager(settings, "primary")
-    with manager.session():
+    manager.ensure_running()
+    try:
         yield manager
+    finally:
+        manager.stop()
 
 
 @dataclasses.dataclass

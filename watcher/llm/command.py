@@ -6,15 +6,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from watcher.config import ServerConfig
 from watcher.errors import InputError
-from watcher.llm.gguf import DEFAULT_UBATCH, ModelFacts, estimate_kv_cache_bytes, read_model_facts
 from watcher.llm.memory import gpu_count
 
-# The `gguf` package pulls in numpy (about 12 MB of RSS): a daemon that has not started a server yet never loads it.
+if TYPE_CHECKING:
+    from watcher.llm.gguf import ModelFacts
 
 
 def build_command(server: ServerConfig, binary: Path, model: Path) -> tuple[str, ...]:
@@ -57,6 +58,8 @@ class KvEstimate:
 
 def kv_estimate(server: ServerConfig, model: Path) -> KvEstimate:
     """The KV-cache estimate for this server; a model the header reader cannot read gives none (and a reason)."""
+    # Imported here: the gguf package loads numpy (~12 MB), which a daemon that never starts a server should not.
+    from watcher.llm.gguf import estimate_kv_cache_bytes, read_model_facts
 
     n_gpus = len(server.gpus) or gpu_count() or 1
     try:
@@ -65,22 +68,24 @@ def kv_estimate(server: ServerConfig, model: Path) -> KvEstimate:
         logger.warning("no KV-cache estimate: {}", exc)
         return KvEstimate(None, n_gpus, None, str(exc))
     unified, swa_full, n_ubatch = _cache_options(server.extra_args)
+    ubatch: dict[str, Any] = {"n_ubatch": n_ubatch} if n_ubatch is not None else {}
     try:
         size = estimate_kv_cache_bytes(
             facts, server.context_length, server.parallel_slots, server.cache_type_k, server.cache_type_v,
-            n_gpus=n_gpus, unified=unified, swa_full=swa_full, n_ubatch=n_ubatch,
+            n_gpus=n_gpus, unified=unified, swa_full=swa_full, **ubatch,
         )  # fmt: skip
     except ValueError as exc:
         return KvEstimate(None, n_gpus, facts, str(exc))
     return KvEstimate(size, n_gpus, facts)
 
 
-def _cache_options(extra_args: Sequence[str]) -> tuple[bool, bool, int]:
-    """--kv-unified, --swa-full and --ubatch-size from the extra arguments, the flags that change the cache."""
+def _cache_options(extra_args: Sequence[str]) -> tuple[bool, bool, int | None]:
+    """--kv-unified, --swa-full and --ubatch-size (None: llama-server's default) from the extra arguments, the
+    flags that change the cache."""
     args = list(extra_args)
     unified = any(a in ("-kvu", "--kv-unified") for a in args)
     swa_full = "--swa-full" in args
-    n_ubatch = DEFAULT_UBATCH
+    n_ubatch: int | None = None
     for index, arg in enumerate(args[:-1]):
         if arg in ("-ub", "--ubatch-size") and args[index + 1].isdigit():
             n_ubatch = int(args[index + 1])

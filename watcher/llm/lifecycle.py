@@ -14,7 +14,6 @@ GPU-heavy jobs run inside ``held_stopped()``: it waits for the evaluations in fl
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import threading
 import time
@@ -24,17 +23,18 @@ from pathlib import Path
 from loguru import logger
 
 from watcher.config import ServerConfig, Settings, load_settings
-from watcher.errors import BinaryNotFound, LLMServerError
+from watcher.errors import BinaryNotFound
 from watcher.llm.command import KvEstimate, build_command, build_env, kv_estimate
 from watcher.llm.health import HealthProbe, Readiness
 from watcher.llm.memory import process_rss
-from watcher.llm.pidrecord import PidRecord, read_record, record_path, remove_record
-from watcher.llm.process import ProcessGroup, SpawnSpec, find_servers, log_tail, spawn
-from watcher.llm.provision import resolve_binary, resolve_model
-from watcher.llm.server_process import Launch, ServerProcess, Target
-from watcher.llm.shutdown import kill, stop_targets
-from watcher.llm.startup import await_ready, refuse_foreign_listener, rotate_log, track
+from watcher.llm.pidrecord import read_record, record_path, remove_record
+from watcher.llm.process import ProcessGroup, SpawnSpec, log_tail
+from watcher.llm.provision import model_if_any, resolve_binary, resolve_model
+from watcher.llm.server_process import Launch, ServerProcess, Target, who_runs
+from watcher.llm.shutdown import find_targets, stop_targets
+from watcher.llm.startup import launch_and_wait, refuse_foreign_listener
 from watcher.llm.status import ServerStatus, State, StopReport
+from watcher.llm.usage import UsageGate
 
 
 class LLMLifecycleManager:
@@ -52,17 +52,16 @@ class LLMLifecycleManager:
         self._name = name
         self._probe = HealthProbe(self.config.base_url)
         self._lock = threading.RLock()
-        self._use_lock = threading.Lock()
-        self._gate = threading.Condition(self._use_lock)  # signalled when the in-flight count or a hold changes
-        self._holders: set[int] = set()  # threads inside held_stopped()
-        self._users: collections.Counter[int] = collections.Counter()  # threads inside in_use(), nesting counted
+        self._usage = UsageGate(name)
         self._cancel = threading.Event()
         self._server: ServerProcess | None = None
         self._state: State = "stopped"
         self._startups = 0
-        self._in_flight = 0
-        self._last_used = time.monotonic()
         self._kv: KvEstimate | None = None
+
+    @property
+    def _model_name(self) -> str | None:
+        return model_if_any(self.config, self.settings.root, self._name)
 
     @property
     def name(self) -> str:
@@ -71,8 +70,6 @@ class LLMLifecycleManager:
     @property
     def base_url(self) -> str:
         return self.config.base_url
-
-    # -- queries -------------------------------------------------------------------------------------------------
 
     def is_healthy(self) -> bool:
         """/health is 200 and /props shows the model loaded and awake (one quick HTTP round trip each)."""
@@ -83,10 +80,10 @@ class LLMLifecycleManager:
         """Seconds until the idle stop is due; None when it does not apply (off, nothing running, or in use)."""
         if self.config.idle_timeout_sec <= 0 or self._server is None:
             return None
-        with self._use_lock:
-            if self._in_flight:
-                return None
-            return max(0.0, self._last_used + self.config.idle_timeout_sec - (now or time.monotonic()))
+        since = self._usage.idle_since()
+        if since is None:
+            return None
+        return max(0.0, since + self.config.idle_timeout_sec - (now or time.monotonic()))
 
     # -- start ---------------------------------------------------------------------------------------------------
 
@@ -95,7 +92,7 @@ class LLMLifecycleManager:
 
         While a GPU job holds the server stopped (``held_stopped``), this waits for the job to end.
         """
-        self._wait_for_release()
+        self._usage.wait_for_release()
         with self._lock:
             server = self._server
             if server is None or not server.alive():
@@ -106,7 +103,7 @@ class LLMLifecycleManager:
                     self._server = self._adopt_or_start()
                 finally:
                     self._state = "running" if self._server else "stopped"
-            self._touch()
+            self._usage.touch()
 
     def _adopt_or_start(self) -> ServerProcess:
         binary = resolve_binary(self.config, self.settings.root, self._name)
@@ -136,14 +133,8 @@ class LLMLifecycleManager:
             self.dies_with_parent,
         )  # fmt: skip
         spec = SpawnSpec(command, build_env(self.config), self.log_file, self.dies_with_parent)
-        rotate_log(self.log_file)
         started = time.monotonic()
-        server = track(launch, spawn(spec), started)
-        try:
-            await_ready(launch, server, self._probe, self._cancel, self._kv.problem)
-        except BaseException:
-            self._kill(server)
-            raise
+        server = launch_and_wait(launch, spec, self._probe, self._cancel, self._kv.problem)
         self._startups += 1
         logger.info(
             "LLM server healthy after {:.1f}s (startup #{}). ctx_size={}, {}",
@@ -153,16 +144,12 @@ class LLMLifecycleManager:
 
     def _clear_port(self, binary: Path) -> None:
         """Stop unrecorded servers of this config on our port; refuse when anything else holds it."""
-        strays = find_servers(binary, self.config.port)
+        strays = find_targets(None, None, binary, self.config.port)
         if strays:
-            pids = [p.pid for p in strays]
+            pids = [t.group.leader for t in strays]
             logger.warning("llm server {!r}: stopping unrecorded llama-server(s) {}", self._name, pids)
-            self._stop_targets([Target(ProcessGroup.of(pid), None, "process scan") for pid in pids], None)
+            self._stop_targets(strays, None)
         refuse_foreign_listener(self._name, self.config)
-
-    def _kill(self, server: ServerProcess) -> None:
-        kill(self._name, server.target())
-        remove_record(self.record_file, server.record.pid)
 
     def _forget_exited(self, server: ServerProcess) -> None:
         code = server.popen.wait() if server.popen is not None else None
@@ -175,30 +162,12 @@ class LLMLifecycleManager:
 
     # -- use and idle --------------------------------------------------------------------------------------------
 
-    def _touch(self) -> None:
-        with self._use_lock:
-            self._last_used = time.monotonic()
-
-    @contextlib.contextmanager
-    def in_use(self) -> Iterator[None]:
+    def in_use(self) -> contextlib.AbstractContextManager[None]:
         """Marks an evaluation in flight: no idle stop until it ends; idle time counts from its end.
 
         Waits first while a GPU job holds the server stopped.
         """
-        with self._gate:
-            self._refuse_reentry("in_use()")
-            self._gate.wait_for(lambda: not self._holders)
-            self._in_flight += 1
-            self._users[threading.get_ident()] += 1
-        try:
-            yield
-        finally:
-            with self._gate:
-                self._in_flight -= 1
-                self._users[threading.get_ident()] -= 1
-                self._users += collections.Counter()  # drops the zero counts
-                self._last_used = time.monotonic()
-                self._gate.notify_all()
+        return self._usage.evaluation()
 
     @contextlib.contextmanager
     def held_stopped(self, drain_timeout_sec: float | None = None) -> Iterator[StopReport]:
@@ -207,39 +176,8 @@ class LLMLifecycleManager:
         Evaluations in flight finish first (up to ``drain_timeout_sec``, None: no bound); new ones wait, so no
         other thread can start the server under the job. Yields the verified stop report.
         """
-        with self._gate:
-            self._refuse_reentry("held_stopped()")
-            self._holders.add(threading.get_ident())
-            drained = self._gate.wait_for(lambda: self._in_flight == 0, timeout=drain_timeout_sec)
-        try:
-            if not drained:
-                raise LLMServerError(self._name, f"evaluations still in flight after {drain_timeout_sec}s")
+        with self._usage.hold(drain_timeout_sec):
             yield self.stop()
-        finally:
-            with self._gate:
-                self._holders.discard(threading.get_ident())
-                self._gate.notify_all()
-
-    def _wait_for_release(self) -> None:
-        with self._gate:
-            self._refuse_reentry("ensure_running()")
-            if self._users[threading.get_ident()]:
-                return  # admitted before the hold: the hold waits for this evaluation, not the other way round
-            self._gate.wait_for(lambda: not self._holders)
-
-    def _refuse_reentry(self, what: str) -> None:
-        # The holder waiting for its own release would wait forever: fail loudly instead.
-        if threading.get_ident() in self._holders:
-            raise LLMServerError(self._name, f"{what} called inside held_stopped() by the same thread")
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[LLMLifecycleManager]:
-        """Start, yield, stop: for a command that needs the server for exactly its own duration."""
-        self.ensure_running()
-        try:
-            yield self
-        finally:
-            self.stop()
 
     def idle_check_and_stop(self, now: float | None = None) -> StopReport | None:
         """Stop the server if it has been idle for ``idle_timeout_sec``; called from the daemon's loop.
@@ -282,24 +220,18 @@ class LLMLifecycleManager:
             return report
 
     def _find_targets(self) -> list[Target]:
-        targets: dict[int, Target] = {}
         server = self._server
-        if server is not None and server.alive():
-            targets[server.record.pid] = server.target()
-        elif server is not None:
+        if server is not None and not server.alive():
             self._forget_exited(server)
-        record = read_record(self.record_file)
-        if record is not None and record.pid not in targets and record.process() is not None:
-            targets[record.pid] = Target(ProcessGroup(record.pgid, record.pid), None, "pid record")
-        binary = self._binary_for_scan(record)
-        for proc in find_servers(binary, self.config.port) if binary else ():
-            targets.setdefault(proc.pid, Target(ProcessGroup.of(proc.pid), None, "process scan"))
-        return list(targets.values())
+            server = None
+        binary = self._binary_for_scan()
+        return find_targets(server, read_record(self.record_file), binary, self.config.port)
 
-    def _binary_for_scan(self, record: PidRecord | None) -> Path | None:
+    def _binary_for_scan(self) -> Path | None:
         try:
             return resolve_binary(self.config, self.settings.root, self._name)
         except BinaryNotFound:
+            record = read_record(self.record_file)
             return Path(record.binary) if record else None
 
     def _stop_targets(self, targets: list[Target], timeout_sec: float | None) -> StopReport:
@@ -311,18 +243,10 @@ class LLMLifecycleManager:
                 self._server = None
             remove_record(self.record_file)
 
-    # -- status --------------------------------------------------------------------------------------------------
-
     def status(self) -> ServerStatus:
         """A snapshot; never waits for a start or stop under way. Sees servers started by other processes too."""
-        server, owner, pid, uptime, startups = self._server, "", None, None, self._startups
-        if server is not None and server.alive():
-            owner, pid, uptime = server.found_by, server.record.pid, time.monotonic() - server.started
-        else:
-            record = read_record(self.record_file)
-            if record is not None and record.process() is not None:
-                owner, pid, uptime = "pid record", record.pid, max(0.0, time.time() - record.started_at)
-                startups = max(startups, record.startup)
+        server = self._server
+        owner, pid, uptime, startups = who_runs(server, self.record_file, self._startups)
         state: State = self._state if self._state in ("starting", "stopping") else "running" if pid else "stopped"
         # Only an estimate already made (at start, or asked for): reading a GGUF header loads the gguf package
         # (numpy, ~12 MB), which a daemon polling its status while the server is stopped should not carry.
@@ -330,21 +254,16 @@ class LLMLifecycleManager:
         return ServerStatus(
             name=self._name, state=state, healthy=pid is not None and self.is_healthy(), pid=pid,
             host=self.config.host, port=self.config.port, base_url=self.base_url, owner=owner, uptime_sec=uptime,
-            startups=startups, model=server.record.model if server else self._model_name(),
+            startups=startups, model=server.record.model if server else self._model_name,
             ctx_size=self.config.context_length, kv_cache_est_bytes=kv.bytes_per_gpu if kv else None,
-            rss_bytes=process_rss(pid) if pid else None, in_flight=self._in_flight,
+            rss_bytes=process_rss(pid) if pid else None, in_flight=self._usage.in_flight,
             idle_seconds_left=self.idle_seconds_left(), log_file=str(self.log_file),
         )  # fmt: skip
-
-    def _model_name(self) -> str | None:
-        with contextlib.suppress(LLMServerError):
-            return str(resolve_model(self.config, self.settings.root, self._name))
-        return None
 
     def kv_estimate(self) -> KvEstimate | None:
         """The KV-cache estimate of the configured model (computed from its GGUF header on demand)."""
         if self._kv is None:
-            model = self._model_name()
+            model = self._model_name
             self._kv = kv_estimate(self.config, Path(model)) if model else None
         return self._kv
 

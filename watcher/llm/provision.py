@@ -25,7 +25,7 @@ from loguru import logger
 
 from watcher.config import ServerConfig
 from watcher.core.atomic import atomic_write_json
-from watcher.errors import BinaryNotFound, ModelNotFound, ProvisionError
+from watcher.errors import BinaryNotFound, LLMServerError, ModelNotFound, ProvisionError
 from watcher.llm.build import BuildSpec, build_llama_server, fetch_sources
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
@@ -84,6 +84,14 @@ def resolve_binary(server: ServerConfig, root: Path | None = None, name: str = "
     raise BinaryNotFound(
         name, "no llama-server found (config `binary`, $WATCHER_LLAMA_SERVER, PATH, cache); run `watcher llm install`"
     )
+
+
+def model_if_any(server: ServerConfig, root: Path | None = None, name: str = "primary") -> str | None:
+    """The model file this server would use, or None when there is none (for status lines, never raises)."""
+    try:
+        return str(resolve_model(server, root, name))
+    except LLMServerError:
+        return None
 
 
 def resolve_model(server: ServerConfig, root: Path | None = None, name: str = "primary") -> Path:

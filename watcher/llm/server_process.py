@@ -4,11 +4,12 @@ stop aims at (a process group, reaped when it is our child)."""
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.config import ServerConfig
-from watcher.llm.pidrecord import PidRecord
+from watcher.llm.pidrecord import PidRecord, read_record
 from watcher.llm.process import ProcessGroup
 
 
@@ -53,3 +54,16 @@ class Target:
     group: ProcessGroup
     popen: subprocess.Popen[bytes] | None  # set when it is our child: we reap it
     found_by: str
+
+
+def who_runs(
+    server: ServerProcess | None, record_file: Path, startups: int
+) -> tuple[str, int | None, float | None, int]:
+    """Who runs the server (owner, pid, uptime) and its start count, from the tracked process or the pid record."""
+    if server is not None and server.alive():
+        return server.found_by, server.record.pid, time.monotonic() - server.started, startups
+    record = read_record(record_file)
+    if record is not None and record.process() is not None:
+        uptime = max(0.0, time.time() - record.started_at)
+        return "pid record", record.pid, uptime, max(startups, record.startup)
+    return "", None, None, startups

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 from loguru import logger
 
 from watcher.config import ServerConfig
 from watcher.errors import LLMServerError
 from watcher.llm.memory import gpu_memory_of, group_rss, wait_gpu_released
-from watcher.llm.process import wait_port_free
-from watcher.llm.server_process import Target
+from watcher.llm.pidrecord import PidRecord
+from watcher.llm.process import ProcessGroup, find_servers, wait_port_free
+from watcher.llm.server_process import ServerProcess, Target
 from watcher.llm.status import StopReport
 
 KILL_WAIT_SEC = 5.0  # after SIGKILL the kernel needs milliseconds; longer means a process stuck in the kernel
 PORT_FREE_WAIT_SEC = 2.0
 GPU_RELEASE_BOUND_SEC = 10.0  # drivers list a dead process's memory for a while
+
+
+def find_targets(
+    server: ServerProcess | None, record: PidRecord | None, binary: Path | None, port: int
+) -> list[Target]:
+    """Everything a stop must reach: our live server, the one in the pid record, llama-servers of this binary on
+    the port (left by a crash before the record was written)."""
+    targets: dict[int, Target] = {}
+    if server is not None:
+        targets[server.record.pid] = server.target()
+    if record is not None and record.pid not in targets and record.process() is not None:
+        targets[record.pid] = Target(ProcessGroup(record.pgid, record.pid), None, "pid record")
+    for proc in find_servers(binary, port) if binary else ():
+        targets.setdefault(proc.pid, Target(ProcessGroup.of(proc.pid), None, "process scan"))
+    return list(targets.values())
 
 
 def stop_targets(name: str, config: ServerConfig, targets: list[Target], timeout: float) -> StopReport:

@@ -13,9 +13,18 @@ import psutil
 from watcher.config import ServerConfig
 from watcher.errors import PortInUse, ServerStartError, ServerStartTimeout
 from watcher.llm.health import HealthProbe, Readiness
-from watcher.llm.pidrecord import PidRecord
-from watcher.llm.process import ProcessGroup, describe_process, log_tail, port_holder, port_listening
+from watcher.llm.pidrecord import PidRecord, remove_record
+from watcher.llm.process import (
+    ProcessGroup,
+    SpawnSpec,
+    describe_process,
+    log_tail,
+    port_holder,
+    port_listening,
+    spawn,
+)
 from watcher.llm.server_process import Launch, ServerProcess
+from watcher.llm.shutdown import kill
 
 
 def refuse_foreign_listener(name: str, config: ServerConfig) -> None:
@@ -74,3 +83,18 @@ def await_ready(
         f"not healthy within {config.health_check_deadline_sec:g}s (last: {last.detail}); "
         f"its process group is killed; {tail}",
     )
+
+
+def launch_and_wait(
+    launch: Launch, spec: SpawnSpec, probe: HealthProbe, cancel: threading.Event, kv_problem: str
+) -> ServerProcess:
+    """Spawn the server, record it, and wait until it is ready; a server that does not get there is killed."""
+    rotate_log(launch.log_file)
+    server = track(launch, spawn(spec), time.monotonic())
+    try:
+        await_ready(launch, server, probe, cancel, kv_problem)
+    except BaseException:
+        kill(launch.name, server.target())
+        remove_record(launch.record_file, server.record.pid)
+        raise
+    return server
