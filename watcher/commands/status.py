@@ -82,7 +82,7 @@ def last_decisions(folder: Path, count: int) -> list[dict[str, Any]]:
     out = []
     for _, path in heapq.nlargest(count, files):
         record = read_json(Path(path))
-        keys = ("request_id", "decision", "confidence", "parse_method", "source", "decided_at")
+        keys = ("request_id", "request_type", "kind", "decision", "confidence", "parse_method", "source", "decided_at")
         out.append({key: record.get(key) for key in keys})
     return out
 
@@ -101,7 +101,8 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"folders: {counts or 'not created yet'}")
     lines.append("last decisions:" if report["last_decisions"] else "last decisions: none")
     for item in report["last_decisions"]:
-        lines.append(f"  {item['decided_at']}  {item['request_id']}  {item['decision']}  ({item['parse_method']})")
+        how = ", ".join(str(item[key]) for key in ("request_type", "parse_method") if item.get(key))
+        lines.append(f"  {item['decided_at']}  {item['request_id']}  {item['decision']}  ({how})")
     return "\n".join(lines) + "\n"
 
 
