@@ -29,6 +29,7 @@ from watcher.errors import PolicyViolation
 from watcher.judging.answers import AdjustParameterAction, Chapter13Advice
 from watcher.requests.contract import HandlerContext, HandlerSpec
 from watcher.requests.model import RequestBase
+from watcher.requests.pipeline import PipelineRequest
 
 
 class Chapter13Request(RequestBase):
@@ -63,16 +64,27 @@ def handle(request: Chapter13Request, ctx: HandlerContext) -> dict[str, Any]:
     return process_chapter_13_request(request, ctx)
 
 
+def approved_by(ctx: HandlerContext) -> str | None:
+    """Who approved this run, when a person did (``watcher approve``)."""
+    return None if ctx.approval is None else str(ctx.approval.get("decided_by") or "a person")
+
+
+def approval_head(ctx: HandlerContext) -> dict[str, Any]:
+    return {} if ctx.approval is None else {"approval": dict(ctx.approval)}
+
+
 def process_chapter_13_request(
     request: Chapter13Request, ctx: HandlerContext, autonomy: Autonomy | None = None
 ) -> dict[str, Any]:
     advice = request.advice
-    plan_ctx = PlanInputs(confidence=advice.confidence, risk=advice.risk)
+    resubmit = request.model_dump(mode="json", exclude_none=True)
+    plan_ctx = PlanInputs(advice.confidence, advice.risk, approved_by=approved_by(ctx), resubmit=resubmit)
     head = {
         "kind": "plan",
         "request_type": "chapter_13",
         "requested_by": request.source,
         "advice": advice.model_dump(mode="json"),
+        **approval_head(ctx),
     }
     head |= {"diagnostics_file": request.diagnostics_file, "diagnostics_sha256": request.diagnostics_sha256}
     autonomy = autonomy or Autonomy.create(ctx.settings, ctx.judge)
@@ -87,9 +99,13 @@ class PlanInputs:
     risk: Risk | None = None
     overrides: Mapping[str, Value] = field(default_factory=dict)
     check_stale_current: bool = True
+    approved_by: str | None = None
+    person_requested: str | None = None
+    resubmit: Mapping[str, Any] | None = None  # the request as it can be validated again once a person approves
 
     def context(self, values: dict[str, Value], recent: int) -> PlanContext:
-        return PlanContext(values, recent, self.confidence, self.risk, self.check_stale_current, self.overrides)
+        return PlanContext(values, recent, self.confidence, self.risk, self.check_stale_current, self.overrides,
+                           self.approved_by, self.person_requested)  # fmt: skip
 
 
 def execute_plan(
@@ -99,7 +115,7 @@ def execute_plan(
     plan = decide_plan(autonomy.policy, autonomy.state, request_id, proposals, inputs.context)
     record: dict[str, Any] = {**head, "policy": plan["check"], "actions": []}
     if not plan["approved"]:
-        return escalate(autonomy, request_id, record, plan["reasons"], executed=False)
+        return escalate(autonomy, request_id, record, plan["reasons"], executed=False, resubmit=inputs.resubmit)
     baseline: dict[str, Value] = dict(plan["baseline"])
     values = {**baseline, **autonomy.policy.normalized_overrides(inputs.overrides, baseline)}
     orchestrator = autonomy.orchestrator(request_id)
@@ -108,7 +124,7 @@ def execute_plan(
         record["actions"].append(outcome)
         if outcome["decision"] != "proceed":
             reason = f"action {index} ({proposal.action}): {outcome.get('reason') or outcome['decision']}"
-            return escalate(autonomy, request_id, record, [reason], executed=True)
+            return escalate(autonomy, request_id, record, [reason], executed=True, resubmit=inputs.resubmit)
     record |= {"decision": "proceed", "reasoning": f"{len(proposals)} approved action(s) ran and proceeded"}
     record["parameters_in_force"] = values
     return record
@@ -130,7 +146,8 @@ def run_action(
         if proposal.action == "run_selfplay":
             return {**orchestrator.dispatch_selfplay(values, tag), "proposal_reason": proposal.reason}
         if proposal.action == "run_learning_loop":
-            return {**orchestrator.dispatch_learning_loop(values, tag, baseline), "proposal_reason": proposal.reason}
+            done = orchestrator.dispatch_learning_loop(values, tag, baseline, proposal.steps)
+            return {**done, "proposal_reason": proposal.reason}
     except PolicyViolation as exc:
         # The plan passed, but the values no longer fit a job (e.g. the config changed since): a person decides.
         return {"action": proposal.action, "decision": "escalate", "reason": str(exc)}
@@ -150,14 +167,21 @@ def adjust(
 
 
 def escalate(
-    autonomy: Autonomy, request_id: str, record: dict[str, Any], reasons: list[str], *, executed: bool
+    autonomy: Autonomy,
+    request_id: str,
+    record: dict[str, Any],
+    reasons: list[str],
+    *,
+    executed: bool,
+    resubmit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     summary = "; ".join(reasons)
-    path = write_escalation(
-        autonomy.settings,
-        request_id,
-        {"request_type": record.get("request_type"), "reasons": reasons, "executed": executed, "trace": record},
-    )
+    would_run = [p["proposal"] for p in record["policy"].get("proposals", [])]
+    payload = {"request_type": record.get("request_type"), "reasons": reasons, "executed": executed,
+               "would_run": would_run, "trace": record}  # fmt: skip
+    if resubmit is not None:
+        payload["resubmit"] = dict(resubmit)
+    path = write_escalation(autonomy.settings, request_id, payload)
     logger.bind(request_id=request_id).warning("{}: {}", "stopped" if executed else "not run", summary)
     what = "stopped, a person must look" if executed else "outside the policy; nothing was run"
     return {**record, "decision": "escalate", "reasoning": f"{what}: {summary}", "reasons": reasons,
@@ -165,3 +189,22 @@ def escalate(
 
 
 HANDLER = HandlerSpec(request_type="chapter_13", model=Chapter13Request, check=check, handle=handle)
+
+
+def run_pipeline_request(
+    request: PipelineRequest,
+    ctx: HandlerContext,
+    proposals: Sequence[Proposal],
+    overrides: Mapping[str, Value] | None = None,
+    autonomy: Autonomy | None = None,
+) -> dict[str, Any]:
+    """A request in the pipeline's layout, as a plan: the same policy, dispatch and trace as our own types."""
+    inputs = PlanInputs(overrides=dict(overrides or {}), check_stale_current=False, approved_by=approved_by(ctx),
+                        resubmit=request.model_dump(mode="json"))  # fmt: skip
+    head = {"kind": "plan", "request_type": request.request_type,
+            "requested_by": request.requested_by or request.source, "pipeline_request": request.summary(),
+            **approval_head(ctx)}  # fmt: skip
+    if overrides:
+        head["parameters"] = dict(overrides)
+    autonomy = autonomy or Autonomy.create(ctx.settings, ctx.judge)
+    return execute_plan(autonomy, ctx.request_id, proposals, inputs, head)

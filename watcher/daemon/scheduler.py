@@ -229,6 +229,7 @@ class Scheduler:
             if job.sig is not None:
                 self.settler.mark_processed(job.path, job.sig)
             outcome = "unchanged"
+        self.spool.ensure_logged(job.id)
         logger.bind(request_id=job.id).info("{}: already decided, archived as {}", job.source, outcome)
         self.metrics.outcome(outcome)
         return True
