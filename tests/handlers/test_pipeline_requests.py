@@ -61,7 +61,7 @@ def run_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: dict[str, Any
     with daemon(settings, judge), writing(spool(settings) / f"{name}.json", body):
         record = decision(settings, name)
         done = settings.path(settings.watcher.folders.done)
-        assert wait_until(lambda: (done / f"{name}.json").exists(), timeout=10)
+        assert wait_until((done / f"{name}.json").exists, timeout=10)
     assert [line["request_id"] for line in log_lines(settings)] == [name], "decided once, logged once"
     assert not list(settings.path(settings.watcher.folders.rejected).iterdir())
     return record

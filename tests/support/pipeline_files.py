@@ -27,8 +27,9 @@ def loop_steps(root: Path, port: int, hold: Path | None = None) -> dict[str, Any
     steps = []
     for number, name in STEP_NAMES.items():
         out = f"out/{name}.json"
+        template = str(EXAMPLES / f"step{number}_good.json")
         argv = [sys.executable, str(JOBS / "step.py"), "--name", name, "--out", out, "--port", str(port),
-                "--template", str(EXAMPLES / f"step{number}_good.json"), "--record", str(root / "record.jsonl")]  # fmt: skip
+                "--template", template, "--record", str(root / "record.jsonl")]  # fmt: skip
         if hold is not None and number == "5":
             argv += ["--hold-until", str(hold)]
         steps.append({"name": name, "argv": argv, "output": out, "judge_step": number, "timeout_sec": 60})
@@ -53,17 +54,16 @@ def selfplay_request(request_id: str = "selfplay_20260130_021543", **extra: Any)
 
 def approval_file(request_id: str = "ch13_20260115_024307", steps: list[int] | None = None) -> dict[str, Any]:
     """Exactly the keys ``Chapter13TriggerManager.request_approval`` writes."""
+    metrics = {"consecutive_misses": 5, "correlation": 0.3, "hit_rate": 0.02, "draws_since_retrain": 4,
+               "all_triggers": ["consecutive_misses"]}  # fmt: skip
+    evaluation = {"should_trigger": True, "trigger_type": "consecutive_misses", "action": "learning_loop",
+                  "confidence": 0.9, "reasoning": "5 consecutive misses", "metrics": metrics,
+                  "requires_approval": True, "cooldown_remaining": 0}  # fmt: skip
     return {
         "request_id": request_id,
         "created_at": "2026-01-15T02:43:07.123456+00:00",
         "status": "pending",
-        "evaluation": {
-            "should_trigger": True, "trigger_type": "consecutive_misses", "action": "learning_loop",
-            "confidence": 0.9, "reasoning": "5 consecutive misses",
-            "metrics": {"consecutive_misses": 5, "correlation": 0.3, "hit_rate": 0.02, "draws_since_retrain": 4,
-                        "all_triggers": ["consecutive_misses"]},
-            "requires_approval": True, "cooldown_remaining": 0,
-        },  # fmt: skip
+        "evaluation": evaluation,
         "diagnostics_file": "post_draw_diagnostics.json",
         "action_required": "learning_loop",
         "steps_to_run": steps if steps is not None else [3, 5, 6],
