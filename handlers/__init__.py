@@ -1,8 +1,10 @@
 """Request handlers, one module per request type; ``HANDLERS`` is the list the daemon and the commands serve."""
 
 from handlers import (
+    approve_escalation,
     chapter_13,
     learning_loop,
+    pending_approval,
     pipeline_rerun,
     run_learning_loop,
     run_selfplay,
@@ -19,6 +21,8 @@ HANDLERS: tuple[HandlerSpec, ...] = (
     selfplay_retrain.HANDLER,
     learning_loop.HANDLER,
     pipeline_rerun.HANDLER,
+    pending_approval.HANDLER,
+    approve_escalation.HANDLER,
 )
 
 

@@ -25,7 +25,7 @@ from watcher.requests.contract import HandlerContext
 from watcher.requests.model import Request
 from watcher.spool.folders import Spool
 
-Kind = Literal["request", "step_output"]
+Kind = Literal["request", "step_output", "approval"]  # approval: the pipeline's approval file, left in place
 # decided: a decision from the handler; escalated: no validated decision, a person must look;
 # rejected: the request (or step output) is invalid; retry: the server was unavailable, try again later;
 # cancelled: shutdown came before it started; it stays claimed for the next start.
@@ -35,7 +35,7 @@ Result = Literal["decided", "escalated", "rejected", "retry", "cancelled"]
 @dataclass
 class Job:
     kind: Kind
-    path: Path  # requests: the claimed file in processing/; step outputs: the output file itself
+    path: Path  # requests: the claimed file in processing/; step outputs, approval file: the file itself
     request: Request
     source: str  # the name the file arrived with
     settings: Settings
