@@ -56,6 +56,7 @@ class Outcome:
     seconds: float
     error: str | None = None
     server_down: bool = False  # a retry that waits for the LLM server, however long that takes
+    summary: dict[str, Any] | None = None  # decision, reasoning, escalation file: what a person is told
 
 
 def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
@@ -87,7 +88,8 @@ def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
         _reject(job, spool, f"handler failed: {type(exc).__name__}: {exc}", [])
         return Outcome(job, "rejected", time.perf_counter() - start, str(exc))
     request_log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
-    return Outcome(job, result, seconds)
+    summary = {key: record.get(key) for key in ("decision", "reasoning", "escalation")}
+    return Outcome(job, result, seconds, summary=summary)
 
 
 def _decide(job: Job) -> tuple[dict[str, Any], Result]:
