@@ -26,17 +26,20 @@ from watcher.autonomy.state import decide_plan, set_value, write_escalation
 from watcher.config import Settings
 from watcher.config.jobs import Risk
 from watcher.errors import PolicyViolation
-from watcher.judging.answers import AdjustParameterAction, Chapter13Advice
+from watcher.judging.answers import AdjustParameterAction, Chapter13Advice, Chapter13Proposal
 from watcher.requests.contract import HandlerContext, HandlerSpec
 from watcher.requests.model import RequestBase
-from watcher.requests.pipeline import PipelineRequest
+from watcher.requests.pipeline import PipelineRequest, scope_steps
 
 
 class Chapter13Request(RequestBase):
     """Proposals of the Chapter 13 advisor (``watcher advise --submit`` writes one; so may any program)."""
 
     type: Literal["chapter_13"] = Field(description="Request type.")
-    advice: Chapter13Advice = Field(description="The proposals, in the shape of the chapter_13 grammar's answers.")
+    advice: Chapter13Advice | Chapter13Proposal = Field(
+        description="The proposals: in the shape of the chapter_13 grammar's answers, or of the pipeline "
+        "advisor's (chapter_13_proposal: recommended_action, retrain_scope, parameter_proposals, ...)."
+    )
     source: str | None = Field(None, max_length=200, description="Who proposed it, e.g. `watcher advise`.")
     diagnostics_file: str | None = Field(
         None, max_length=4096, description="The diagnostics the advice was drawn from (for the record)."
@@ -46,7 +49,9 @@ class Chapter13Request(RequestBase):
     )
 
 
-def proposals_of(advice: Chapter13Advice) -> list[Proposal]:
+def proposals_of(advice: Chapter13Advice | Chapter13Proposal) -> list[Proposal]:
+    if isinstance(advice, Chapter13Proposal):
+        return pipeline_proposals(advice)
     out = []
     for action in advice.actions:
         if isinstance(action, AdjustParameterAction):
@@ -54,6 +59,27 @@ def proposals_of(advice: Chapter13Advice) -> list[Proposal]:
         else:
             out.append(Proposal(action.action, action.reason))
     return out
+
+
+def pipeline_proposals(advice: Chapter13Proposal) -> list[Proposal]:
+    """The pipeline advisor's proposal as our actions: its parameter changes first, then what it recommends."""
+    out = [Proposal("adjust_parameter", p.rationale, p.parameter, p.current_value, p.proposed_value)
+           for p in advice.parameter_proposals]  # fmt: skip
+    summary = advice.analysis_summary[:200]
+    if advice.recommended_action == "RETRAIN":
+        out.append(Proposal("run_learning_loop", summary, steps=scope_steps(advice.retrain_scope or "steps_3_5_6")))
+    elif advice.recommended_action == "FULL_RESET":
+        out.append(Proposal("run_learning_loop", summary, reset=True))
+    return out or [Proposal("no_action", summary)]
+
+
+def person_requested(advice: Chapter13Advice | Chapter13Proposal) -> str | None:
+    """The proposer's own request for a person (pipeline shape: ESCALATE, or requires_human_review)."""
+    if not isinstance(advice, Chapter13Proposal):
+        return None
+    if advice.recommended_action == "ESCALATE":
+        return "the advisor recommends ESCALATE: a person must review"
+    return "the advisor marked its proposal requires_human_review" if advice.requires_human_review else None
 
 
 def check(request: Chapter13Request, settings: Settings, file: Path) -> None:
@@ -78,7 +104,9 @@ def process_chapter_13_request(
 ) -> dict[str, Any]:
     advice = request.advice
     resubmit = request.model_dump(mode="json", exclude_none=True)
-    plan_ctx = PlanInputs(advice.confidence, advice.risk, approved_by=approved_by(ctx), resubmit=resubmit)
+    risk = advice.risk_level if isinstance(advice, Chapter13Proposal) else advice.risk
+    plan_ctx = PlanInputs(advice.confidence, risk, approved_by=approved_by(ctx), resubmit=resubmit,
+                          person_requested=person_requested(advice))  # fmt: skip
     head = {
         "kind": "plan",
         "request_type": "chapter_13",
