@@ -50,7 +50,7 @@ def test_a_broken_policy_file_is_a_config_error(tmp_path: Path, body: object) ->
     config = with_policy_file(tmp_path, body)
     if body == "not json":
         (tmp_path / "watcher_policies.json").write_text("{not json")
-    with pytest.raises(ConfigError, match="pipeline.policy_file"):
+    with pytest.raises(ConfigError, match=r"pipeline\.policy_file"):
         load_settings(config, root=tmp_path)
 
 
