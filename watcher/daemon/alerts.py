@@ -18,7 +18,6 @@ import queue
 import signal
 import subprocess
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,10 +71,12 @@ class Alerts:
         self._queue: queue.Queue[Event | None] = queue.Queue(QUEUE_LIMIT)
         self._thread: threading.Thread | None = None
 
-    def outcomes(self, outcomes: Iterable[Outcome]) -> None:
+    def outcomes(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Tell a person what these finished jobs call for; returns them, for the scheduler."""
         for outcome in outcomes:
             for event in events_of(outcome):
                 self.send(event)
+        return outcomes
 
     def send(self, event: Event) -> None:
         """Queue ``event`` when its class is enabled and a command is configured; never blocks."""

@@ -199,9 +199,7 @@ class Daemon:
 
     def _collect(self, now: float) -> None:
         if self.pool is not None:
-            outcomes = self.pool.results()
-            self.alerts.outcomes(outcomes)
-            self.scheduler.complete(outcomes, now)
+            self.scheduler.complete(self.alerts.outcomes(self.pool.results()), now)
 
     def _periodic(self, now: float) -> None:
         if self._watchdog_every and now >= self._next_watchdog:
