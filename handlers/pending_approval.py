@@ -70,7 +70,7 @@ def handle(request: PendingApprovalRequest, ctx: HandlerContext, autonomy: Auton
                              "steps_to_run": approval.steps_to_run, "statuses": []}  # fmt: skip
     # Pending, or already moved on by this very request (a restart after a crash: its jobs replay from records).
     runnable = mine.get("status") == approval_file.PENDING or mine.get("watcher_request_id") == ctx.request_id
-    head = {"kind": "plan", "request_type": REQUEST_TYPE, "requested_by": "chapter_13_orchestrator",
+    head = {"kind": "plan", "request_type": REQUEST_TYPE, "requested_by": request.file,
             "approval_file": trace, **approval_head(ctx)}  # fmt: skip
     if mine.get("request_id") != approval.request_id or not runnable:
         now = f"{mine.get('request_id')!r} with status {mine.get('status')!r}"

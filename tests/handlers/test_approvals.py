@@ -80,18 +80,25 @@ def test_approve_runs_exactly_the_listed_steps_and_keeps_every_key(
     assert cli(settings, "approve", RID) == ExitCode.INVALID_INPUT, "an escalation is decided once"
 
 
-def test_deny_marks_the_file_rejected_and_nothing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deny_marks_the_file_rejected_and_nothing_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings, judge = escalated(tmp_path, monkeypatch)
     original = approval_file(RID, [3, 5, 6])
     file = tmp_path / "pending_approval.json"
     with daemon(settings, judge):
         with writing(file, original):
             wait_for_escalation(settings)
+        assert cli(settings, "escalations") == ExitCode.OK
+        listing = capsys.readouterr().out
+        assert listing.startswith(f"{RID}  since ") and "would run: run_learning_loop steps 3,5,6" in listing
+        assert "why: policy.approval_required.retrain_execution" in listing
         assert cli(settings, "deny", RID, "--reason", "diagnostics are stale") == ExitCode.OK
         after = json.loads(file.read_text())
         assert after["status"] == "rejected" and after["rejection_reason"] == "diagnostics are stale"
         assert after["rejected_by"] == "alice" and set(original) <= set(after)
-        assert cli(settings, "escalations", "--json") == ExitCode.OK
+        assert cli(settings, "escalations") == ExitCode.OK
+        assert capsys.readouterr().out == "nothing waits for a person\n"
     assert starts(tmp_path) == []
     assert [line["request_id"] for line in log_lines(settings)] == [RID]
     assert cli(settings, "approve", RID) == ExitCode.INVALID_INPUT, "a denied escalation cannot be approved"
