@@ -130,3 +130,17 @@ def test_an_approval_never_lifts_a_hard_bound(tmp_path: Path, monkeypatch: pytes
     assert record["decision"] == "escalate"
     assert any("5000 is above the maximum" in reason for reason in record["reasons"])
     assert not any("approval_required" in reason for reason in record["reasons"]), "the approval lifted that"
+
+
+def test_an_invalid_approval_file_gets_an_error_record_and_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, judge = escalated(tmp_path, monkeypatch)
+    file = tmp_path / "pending_approval.json"
+    rejected = settings.path(settings.watcher.folders.rejected)
+    with daemon(settings, judge), writing(file, approval_file(RID, [])):
+        assert wait_until(lambda: list(rejected.glob("*.error.json")), timeout=30)
+    [error] = [json.loads(p.read_text()) for p in rejected.glob("*.error.json")]
+    assert "steps_to_run" in " ".join(error["details"]) and error["path"] == str(file)
+    assert json.loads(file.read_text())["status"] == "pending" and starts(tmp_path) == []
+    assert log_lines(settings) == []
