@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
@@ -66,8 +67,9 @@ def events_of(outcome: Outcome) -> list[Event]:
 
 
 class Alerts:
-    def __init__(self, config: NotifyConfig, metrics: Metrics) -> None:
-        self.config, self.metrics = config, metrics
+    def __init__(self, config: NotifyConfig, metrics: Metrics, cwd: Path | None = None) -> None:
+        # cwd: the root, so a relative program path in notify.argv resolves against it, as a job's does
+        self.config, self.metrics, self.cwd = config, metrics, cwd
         self._queue: queue.Queue[Event | None] = queue.Queue(QUEUE_LIMIT)
         self._thread: threading.Thread | None = None
 
@@ -112,7 +114,7 @@ class Alerts:
         body = json.dumps(event.document(), default=str).encode("utf-8")
         try:
             process = subprocess.Popen([*argv, message], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+                                       stderr=subprocess.PIPE, start_new_session=True, cwd=self.cwd)  # fmt: skip
         except OSError as exc:
             logger.error("notify: cannot run {}: {}", argv[0], exc)
             return False

@@ -69,7 +69,7 @@ class Daemon:
         self.registry = registry or handlers.registry()
         self.spool = Spool(SpoolPaths.from_settings(settings))
         self.metrics = Metrics()
-        self.alerts = Alerts(settings.watcher.notify, self.metrics)
+        self.alerts = Alerts(settings.watcher.notify, self.metrics, settings.root)
         self.seen = SeenOutputs(self.spool.paths.state / SEEN_NAME)
         self.lock = SpoolLock(self.spool.paths.state / LOCK_NAME)
         self.intake = FolderObserver(self.waker.set, polling=settings.watcher.intake.polling_observer)
