@@ -89,6 +89,8 @@ def test_deny_marks_the_file_rejected_and_nothing_runs(
     with daemon(settings, judge):
         with writing(file, original):
             wait_for_escalation(settings)
+        assert cli(settings, "status") == ExitCode.OK
+        assert "waiting for a person: 1 (watcher escalations)" in capsys.readouterr().out
         assert cli(settings, "escalations") == ExitCode.OK
         listing = capsys.readouterr().out
         assert listing.startswith(f"{RID}  since ") and "would run: run_learning_loop steps 3,5,6" in listing
