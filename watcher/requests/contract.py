@@ -4,7 +4,8 @@ To add a request type, write a module in ``handlers/`` that defines its pydantic
 or a ``PipelineRequest`` for the pipeline's own layout), a ``check`` (config rules that a schema cannot express) and
 a ``handle`` function, exposes them as ``HANDLER = HandlerSpec(...)``, and add it to ``handlers.HANDLERS``. Its JSON
 Schema is generated into ``schemas/`` by ``make schemas``. The registry is built from that list by whoever runs
-requests (the daemon, the commands), so nothing here imports a handler."""
+requests (the daemon, the commands), so nothing here imports a handler.
+"""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ once.
 Validation order: bytes -> UTF-8 -> JSON (errors give line and column) -> object with a known ``type`` -> the type's
 pydantic model, strict, whose generated JSON Schema is in ``schemas/`` (on failure the schema's errors are reported,
 each with its JSON path) -> the handler's config checks (paths stay inside the root, steps exist). Every failure is
-an ``InputError`` naming the file and the rule."""
+an ``InputError`` naming the file and the rule.
+"""
 
 from __future__ import annotations
 
