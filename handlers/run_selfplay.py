@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
-from handlers.chapter_13 import PlanInputs, execute_plan
+from handlers.chapter_13 import PlanInputs, approval_head, approved_by, execute_plan
 from watcher.autonomy.orchestrator import Autonomy
 from watcher.autonomy.policy import Proposal
 from watcher.config import Settings
@@ -54,12 +54,15 @@ def check(request: RunJobRequest, settings: Settings, file: Path) -> None:
 def run_job_request(
     request: RunJobRequest, ctx: HandlerContext, action: Action, autonomy: Autonomy | None
 ) -> dict[str, Any]:
-    inputs = PlanInputs(request.confidence, request.risk, dict(request.parameters), check_stale_current=False)
+    resubmit = request.model_dump(mode="json", exclude_none=True)
+    inputs = PlanInputs(request.confidence, request.risk, dict(request.parameters), check_stale_current=False,
+                        approved_by=approved_by(ctx), resubmit=resubmit)  # fmt: skip
     head = {
         "kind": "plan",
         "request_type": request.type,
         "requested_by": request.requested_by,
         "parameters": request.parameters,
+        **approval_head(ctx),
     }
     autonomy = autonomy or Autonomy.create(ctx.settings, ctx.judge)
     return execute_plan(autonomy, ctx.request_id, [Proposal(action, request.reason)], inputs, head)

@@ -58,3 +58,19 @@ def test_doctor_lists_every_problem(config_dir: Path, tmp_path: Path) -> None:
     assert "primary: model: llm server 'primary': model from the config does not exist" in result.stderr
     assert "primary: port:" in result.stderr and "in use by another process" in result.stderr
     assert "2 problem(s)" in result.stderr
+
+
+def test_doctor_checks_the_notify_command_without_running_it(config_dir: Path, tmp_path: Path) -> None:
+    path = config_dir / "watcher.json"
+    data = json.loads(path.read_text())
+    data["notify"]["argv"] = ["scripts/notify.sh", "--quiet"]
+    path.write_text(json.dumps(data))
+    result = doctor(config_dir)
+    assert result.returncode == 1 and "notify command: 'scripts/notify.sh' not found (notify.argv)" in result.stderr
+    script = tmp_path / "scripts" / "notify.sh"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\ntouch ran\n")
+    script.chmod(0o755)
+    result = doctor(config_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert str(script) in result.stdout and not (tmp_path / "ran").exists()

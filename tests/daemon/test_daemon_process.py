@@ -116,6 +116,9 @@ def test_kill_9_during_a_burst_then_restart_decides_each_request_exactly_once(sp
     assert set(calls) == ids
     # Only jobs cut off by the kill were judged again: at most the daemon's in-flight bound (8 threads + 2).
     assert sum(calls.values()) - n <= 10, calls.most_common(12)
+    # The decision log: every line whole and parseable, exactly one line per decision, kill -9 or not.
+    lines = [json.loads(line) for line in (spool.root / "watcher_decisions.jsonl").read_text().splitlines()]
+    assert Counter(line["request_id"] for line in lines) == Counter(ids)
 
 
 def test_sigterm_mid_evaluation_finishes_it_and_exits_0(spool: Spool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -170,6 +171,8 @@ def test_the_three_request_types_are_registered() -> None:
     "name", ["chapter_13.json", "chapter_13_selfplay.json", "run_selfplay.json", "run_learning_loop.json"]
 )
 def test_example_requests_are_valid_and_within_the_shipped_policy(name: str) -> None:
+    """Within every bound of the shipped policy; the only thing they wait for is the person its
+    ``approval_required`` asks for (as the pipeline's v1 policy does)."""
     from watcher.autonomy.policy import PlanContext, Policy, Proposal
 
     settings = load_settings(REPO / "config", root=REPO)
@@ -185,7 +188,9 @@ def test_example_requests_are_valid_and_within_the_shipped_policy(name: str) -> 
         proposals = [Proposal(request.type)]
         context = PlanContext(policy.defaults(), 0, model.confidence, model.risk, overrides=model.parameters)
     verdict = policy.check_plan(proposals, context)
-    assert verdict.approved, verdict.reasons
+    assert verdict.reasons and all("policy.approval_required" in reason for reason in verdict.reasons)
+    approved = policy.check_plan(proposals, dataclasses.replace(context, approved_by="a person"))
+    assert approved.approved, approved.reasons
 
 
 FIRST_DAEMON = """

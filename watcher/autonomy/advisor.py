@@ -16,7 +16,7 @@ from watcher.autonomy.policy import Policy, Proposal, Value
 from watcher.config import Settings
 from watcher.config.jobs import LoopStepConfig
 from watcher.grammars.loader import load_grammar
-from watcher.judging.answers import Chapter13Advice, ParameterAdjustment
+from watcher.judging.answers import Chapter13Advice, Chapter13Proposal, ParameterAdjustment
 from watcher.judging.asking import Asker, ModelAnswer
 from watcher.judging.prompts import ANSWER_SHAPES, in_turns, summarize, turn_format
 from watcher.llm.client import LlamaClient
@@ -133,29 +133,45 @@ class ModelAdjuster:
         return AdjustmentAnswer(proposals, payload.confidence, answer_record(answer))
 
 
-def advice_prompt(diagnostics: Any, policy: Policy, values: Mapping[str, Value], limit: int) -> str:
+ADVISOR_TASKS = {
+    "chapter_13": "propose what to do next: adjust_parameter (a parameter listed below), run_selfplay, "
+    "run_learning_loop, or no_action when nothing should change. Give each action a reason, then the overall "
+    "risk and your confidence.",
+    "chapter_13_proposal": "say what failed and recommend RETRAIN (with the steps to rerun), WAIT, ESCALATE (a "
+    "person must look) or FULL_RESET, with changes to parameters listed below where they would help.",
+}
+
+
+def advice_prompt(
+    diagnostics: Any, policy: Policy, values: Mapping[str, Value], limit: int, grammar: str = "chapter_13"
+) -> str:
     actions = ", ".join(policy.config.allowed_actions)
     return "\n\n".join(
         [
-            "You are the Chapter 13 advisor of a machine-learning pipeline. From the diagnostics below, propose "
-            "what to do next: adjust_parameter (a parameter listed below), run_selfplay, run_learning_loop, or "
-            "no_action when nothing should change. Give each action a reason, then the overall risk and your "
-            "confidence.",
+            "You are the Chapter 13 advisor of a machine-learning pipeline. From the diagnostics below, "
+            + ADVISOR_TASKS[grammar],
             f"Actions that may run without a person: {actions}.",
             "Parameters in force:\n" + "\n".join(parameter_lines(policy, values) or ["- (none)"]),
             f"Diagnostics (JSON, possibly shortened):\n{summarize(diagnostics, limit)}",
-            f"Answer with one JSON object only, of this shape:\n{ANSWER_SHAPES['chapter_13']}",
+            f"Answer with one JSON object only, of this shape:\n{ANSWER_SHAPES[grammar]}",
         ]
     )
 
 
 def advise(
-    settings: Settings, server: ServerLease, policy: Policy, diagnostics: Any, values: Mapping[str, Value]
-) -> tuple[Chapter13Advice, dict[str, Any]]:
-    """The advisor's proposals for ``diagnostics`` and how they were obtained."""
-    prompt = advice_prompt(diagnostics, policy, values, settings.watcher.limits.summary_chars)
-    answer = ask_grammar(settings, server, "chapter_13", prompt)
-    assert isinstance(answer.payload, Chapter13Advice)  # validated by the Asker against this grammar's model
+    settings: Settings,
+    server: ServerLease,
+    policy: Policy,
+    diagnostics: Any,
+    values: Mapping[str, Value],
+    *,
+    grammar: str = "chapter_13",
+) -> tuple[Chapter13Advice | Chapter13Proposal, dict[str, Any]]:
+    """The advisor's proposals for ``diagnostics`` and how they were obtained; ``grammar`` picks the shape: ours
+    (``chapter_13``) or the pipeline advisor's (``chapter_13_proposal``)."""
+    prompt = advice_prompt(diagnostics, policy, values, settings.watcher.limits.summary_chars, grammar)
+    answer = ask_grammar(settings, server, grammar, prompt)
+    assert isinstance(answer.payload, Chapter13Advice | Chapter13Proposal)  # validated against the grammar's model
     return answer.payload, answer_record(answer)
 
 

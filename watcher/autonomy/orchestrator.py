@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,19 +75,29 @@ class Orchestrator:
         return {"action": "run_selfplay", "decision": decision, "reason": reason, "runs": [entry]}
 
     def dispatch_learning_loop(
-        self, values: Mapping[str, Value], tag: str, baseline: Mapping[str, Value] | None = None
+        self,
+        values: Mapping[str, Value],
+        tag: str,
+        baseline: Mapping[str, Value] | None = None,
+        steps: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """Run the loop from ``values``; change limits count from ``baseline`` (the values before the request)."""
+        """Run the loop from ``values``; change limits count from ``baseline`` (the values before the request).
+
+        ``steps``: only the loop steps whose ``judge_step`` is listed, exactly those (in loop order); None: all.
+        """
         baseline = values if baseline is None else baseline
         values = dict(values)
         runs: list[dict[str, Any]] = []
+        selected = self.policy.loop_steps(steps)
+        if not selected or self.policy.missing_steps(steps):
+            raise PolicyViolation(f"run_learning_loop: no configured loop steps for {list(steps or [])}")
         with _GPU:
-            for step in self.policy.loop.steps:
+            for step in selected:
                 decision, reason = self._loop_step(step, values, baseline, tag, runs)
                 if decision != "proceed":
                     self.events.warning("learning loop stopped at step {}: {}", step.name, reason)
                     return {"action": "run_learning_loop", "decision": "escalate", "reason": reason, "runs": runs}
-        names = ", ".join(step.name for step in self.policy.loop.steps)
+        names = ", ".join(step.name for step in selected)
         return {"action": "run_learning_loop", "decision": "proceed", "reason": f"every step proceeded: {names}",
                 "runs": runs, "parameters": values}  # fmt: skip
 

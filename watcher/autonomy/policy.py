@@ -13,12 +13,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from watcher.autonomy.person import person_reasons
 from watcher.config.jobs import (
-    RISK_ORDER,
     Action,
     JobConfig,
     JobsConfig,
     LearningLoopConfig,
+    LoopStepConfig,
     ParameterPolicy,
     ParameterSlot,
     PolicyConfig,
@@ -39,11 +40,17 @@ class Proposal:
     parameter: str | None = None
     current: Value | None = None
     proposed: Value | None = None
+    steps: tuple[str, ...] | None = None  # run_learning_loop: the loop steps (by judge_step) to run; None: all
+    reset: bool = False  # a full reset of the pipeline (policy.approval_required.regime_reset)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "reason": self.reason}
         if self.action == "adjust_parameter":
             out |= {"parameter": self.parameter, "current": self.current, "proposed": self.proposed}
+        if self.steps is not None:
+            out["steps"] = list(self.steps)
+        if self.reset:
+            out["reset"] = True
         return out
 
 
@@ -98,6 +105,9 @@ class PlanContext:
     risk: Risk | None = None
     check_stale_current: bool = True
     overrides: Mapping[str, object] = field(default_factory=dict)  # values a direct request asks to run with
+    approved_by: str | None = None  # a person approved this plan: the rules of watcher.autonomy.person are lifted
+    person_requested: str | None = None  # the proposer itself asks for a person (the reason)
+    plans_since_retrain: int | None = None  # requests judged since the last approved retrain (cooldown)
 
 
 @dataclass
@@ -131,23 +141,10 @@ class Policy:
         return PlanVerdict(verdicts, tuple(plan_reasons))
 
     def _plan_reasons(self, proposals: Sequence[Proposal], ctx: PlanContext) -> list[str]:
-        reasons: list[str] = []
-        cfg = self.config
-        if ctx.confidence is not None and ctx.confidence < cfg.min_confidence:
-            reasons.append(f"confidence {ctx.confidence} is below the policy minimum {cfg.min_confidence}")
-        if ctx.risk is not None and RISK_ORDER[ctx.risk] > RISK_ORDER[cfg.max_risk]:
-            reasons.append(f"risk {ctx.risk!r} is above the policy maximum {cfg.max_risk!r}")
-        planned = sum(1 for p in proposals if p.action != "no_action")
-        reasons += self._override_reasons(proposals, ctx)
-        if planned and ctx.recent_actions + planned > cfg.max_actions_per_hour:
-            reasons.append(
-                f"{ctx.recent_actions} autonomous action(s) in the last hour plus {planned} proposed exceeds "
-                f"the policy maximum of {cfg.max_actions_per_hour} per hour"
-            )
-        return reasons
+        return person_reasons(self.config, proposals, ctx) + self._override_reasons(proposals, ctx)
 
     def _override_reasons(self, proposals: Sequence[Proposal], ctx: PlanContext) -> list[str]:
-        declared = {name for p in proposals for job in self.jobs_of(p.action) for name in job.parameters}
+        declared = {name for p in proposals for job in self.jobs_of(p.action, p.steps) for name in job.parameters}
         reasons = []
         for name, value in ctx.overrides.items():
             if name not in declared:
@@ -159,20 +156,31 @@ class Policy:
                 reasons.append(str(exc))
         return reasons
 
-    def jobs_of(self, action: Action) -> list[JobConfig]:
+    def jobs_of(self, action: Action, steps: Sequence[str] | None = None) -> list[JobConfig]:
         if action == "run_selfplay":
             return [self.jobs.selfplay] if self.jobs.selfplay is not None else []
-        return list(self.loop.steps) if action == "run_learning_loop" else []
+        return list(self.loop_steps(steps)) if action == "run_learning_loop" else []
+
+    def loop_steps(self, steps: Sequence[str] | None) -> list[LoopStepConfig]:
+        """The loop steps to run, in loop order: all, or those whose ``judge_step`` is listed."""
+        return [s for s in self.loop.steps if steps is None or s.judge_step in steps]
+
+    def missing_steps(self, steps: Sequence[str] | None) -> list[str]:
+        configured = {s.judge_step for s in self.loop.steps}
+        return [] if steps is None else [step for step in steps if step not in configured]
 
     def normalized_overrides(self, overrides: Mapping[str, object], baseline: Mapping[str, Value]) -> dict[str, Value]:
         """Overrides of an approved plan, each in its slot's type."""
         return {name: self.check_change(name, value, baseline) for name, value in overrides.items()}
 
     def _proposal_reasons(self, proposal: Proposal, ctx: PlanContext) -> list[str]:
-        if proposal.action not in self.config.allowed_actions:
+        if proposal.action not in self.config.allowed_actions and ctx.approved_by is None:
             return [f"action {proposal.action!r} is not in policy.allowed_actions"]
         if proposal.action == "adjust_parameter":
             return self._adjustment_reasons(proposal, ctx)
+        missing = self.missing_steps(proposal.steps) if proposal.action == "run_learning_loop" else []
+        if missing:
+            return [f"no learning_loop step judges step(s) {', '.join(missing)}"]
         return self.config_problems(proposal.action)
 
     def config_problems(self, action: Action) -> list[str]:
@@ -201,7 +209,8 @@ class Policy:
         except PolicyViolation as exc:
             return [str(exc)]
         in_force = ctx.values.get(proposal.parameter)
-        if ctx.check_stale_current and self.config.reject_stale_current and not same_value(proposal.current, in_force):
+        stale = not same_value(proposal.current, in_force)
+        if ctx.check_stale_current and self.config.reject_stale_current and stale and ctx.approved_by is None:
             return [
                 f"parameter {proposal.parameter!r}: proposal says current is {proposal.current!r} but "
                 f"{in_force!r} is in force (stale diagnostics)"
@@ -220,7 +229,21 @@ class Policy:
         for slot in slots[1:]:
             check_value(name, value, slot)
         check_policy_limits(name, value, rule, baseline.get(name))
+        check_delta(name, value, baseline.get(name), self.config.max_parameter_delta)
         return value
+
+
+def check_delta(name: str, value: Value, before: Value | None, ratio: float | None) -> None:
+    """policy.max_parameter_delta: a hard bound on any numeric change, relative to the value in force."""
+    numbers = (value, before)
+    if ratio is None or any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers):
+        return
+    assert isinstance(value, int | float) and isinstance(before, int | float)
+    if abs(value - before) > abs(before) * ratio * (1 + 1e-9):
+        raise PolicyViolation(
+            f"parameter {name!r}: change {before} -> {value} is more than policy.max_parameter_delta "
+            f"({ratio:.0%}) of {before}"
+        )
 
 
 def check_policy_limits(name: str, value: Value, rule: ParameterPolicy, before: Value | None) -> None:

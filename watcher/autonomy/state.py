@@ -8,6 +8,7 @@ again after a restart finds its plan and goes on with it instead of being judged
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import threading
@@ -84,6 +85,15 @@ class AutonomyState:
             if rid != exclude and plan.get("approved") and plan.get("epoch", 0) >= since
         )
 
+    def plans_since_retrain(self, data: Mapping[str, Any]) -> int | None:
+        """Plans judged since the newest approved plan that ran selfplay or the loop; None: no retrain yet."""
+        plans = sorted(data["plans"].values(), key=lambda plan: plan.get("epoch", 0))
+        for index in range(len(plans) - 1, -1, -1):
+            actions = plans[index].get("actions", ())
+            if plans[index].get("approved") and ("run_selfplay" in actions or "run_learning_loop" in actions):
+                return len(plans) - 1 - index
+        return None
+
     def snapshot(self) -> dict[str, Any]:
         """The state as it is now, for reading only (nothing is written)."""
         with _STATE_LOCK:
@@ -108,7 +118,10 @@ def decide_plan(
             logger.bind(request_id=request_id).info("plan already judged ({}); continuing it", existing["verdict"])
             return dict(existing)
         values = state.values(data)
-        verdict = policy.check_plan(proposals, judge_ctx(values, state.recent_actions(data)))
+        ctx = dataclasses.replace(
+            judge_ctx(values, state.recent_actions(data)), plans_since_retrain=state.plans_since_retrain(data)
+        )
+        verdict = policy.check_plan(proposals, ctx)
         now = state.clock()
         record = {
             "epoch": now, "at": iso(now), "approved": verdict.approved,

@@ -1,6 +1,7 @@
 """``watcher advise --diagnostics FILE [--submit]``: the Chapter 13 advisor's side.
 
-The local model, constrained by ``chapter_13.gbnf``, turns a diagnostics file into proposals; they are printed as
+The local model, constrained by ``chapter_13.gbnf`` (or, with ``--format pipeline``, ``chapter_13_proposal.gbnf``:
+the pipeline advisor's own proposal shape), turns a diagnostics file into proposals; they are printed as
 a ``chapter_13`` request, and with ``--submit`` written into the spool atomically for the daemon to check against
 the policy and dispatch. The request id is derived from its content unless ``--id`` is given, so the same advice
 on the same diagnostics is decided once however often it is submitted.
@@ -27,6 +28,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--diagnostics", type=Path, required=True, metavar="FILE", help="diagnostics JSON")
     parser.add_argument("--submit", action="store_true", help="write the request into the spool (atomically)")
     parser.add_argument("--id", default=None, help="request id (default: chapter13-<sha256 of the request>)")
+    parser.add_argument(
+        "--format",
+        choices=("watcher", "pipeline"),
+        default="watcher",
+        help="shape of the advice: watcher (actions) or pipeline (the pipeline advisor's proposal shape)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -49,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     was_running = autonomy.server.is_healthy()
     try:
         values = autonomy.state.values(autonomy.state.snapshot())
-        advice, how = advise(settings, autonomy.server, autonomy.policy, diagnostics, values)
+        grammar = "chapter_13_proposal" if args.format == "pipeline" else "chapter_13"
+        advice, how = advise(settings, autonomy.server, autonomy.policy, diagnostics, values, grammar=grammar)
     finally:
         if not was_running:
             autonomy.server.stop()  # leave the server as it was found: a running daemon keeps its own
@@ -59,11 +67,17 @@ def run(args: argparse.Namespace) -> int:
         body, file, settings, registry()
     )  # the checks the daemon applies, before anything is written
     sys.stdout.write(body.decode("utf-8"))
-    sys.stderr.write(f"watcher advise: {len(advice.actions)} action(s), {how['parse_method']}\n")
+    sys.stderr.write(f"watcher advise: {describe(advice)}, {how['parse_method']}\n")
     if args.submit:
         target = atomic_write_bytes(spool_name(SpoolPaths.from_settings(settings).requests, request.id), body)
         sys.stderr.write(f"watcher advise: submitted {request.id} as {target}\n")
     return ExitCode.OK
+
+
+def describe(advice: Any) -> str:
+    if hasattr(advice, "actions"):
+        return f"{len(advice.actions)} action(s)"
+    return f"{advice.recommended_action}, {len(advice.parameter_proposals)} parameter proposal(s)"
 
 
 def build_request(advice: dict[str, Any], diagnostics: Path, sha256: str, request_id: str | None) -> dict[str, Any]:

@@ -67,7 +67,19 @@ def diagnose(settings: Settings) -> list[Finding]:
     findings.append(_grammars())
     findings += [_writable(label, settings.path(folder)) for label, folder in settings.watcher.folders]
     findings.append(_gpus())
+    if settings.watcher.notify.argv is not None:
+        findings.append(_guard("notify command", lambda: _notify(settings)))
     return findings
+
+
+def _notify(settings: Settings) -> str:
+    """The notify command must be there to run (it is not run: that would page someone)."""
+    argv = settings.watcher.notify.argv or ()
+    # A bare name is looked up on PATH; a path is relative to the root, where the daemon runs the command.
+    program = shutil.which(argv[0]) if "/" not in argv[0] else shutil.which(str(settings.path(argv[0])))
+    if program is None:
+        raise OSError(f"{argv[0]!r} not found (notify.argv)")
+    return program
 
 
 def _server_findings(settings: Settings, name: str, server: ServerConfig) -> Iterator[Finding]:

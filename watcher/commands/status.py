@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from watcher.autonomy.resolutions import pending
 from watcher.config import Settings, load_settings
 from watcher.daemon.status import STATUS_NAME, as_mapping
 from watcher.errors import WatcherError
@@ -45,6 +46,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         "folders": folder_counts(paths),
         "server": saved.get("server") or live_server(settings),
         "last_decisions": last_decisions(paths.decisions, LAST_DECISIONS),
+        "escalations_waiting": len(pending(settings)),
     }
 
 
@@ -99,6 +101,8 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"server:  {describe_server(server)}")
     counts = ", ".join(f"{name} {n}" for name, n in report["folders"].items())
     lines.append(f"folders: {counts or 'not created yet'}")
+    if report["escalations_waiting"]:
+        lines.append(f"waiting for a person: {report['escalations_waiting']} (watcher escalations)")
     lines.append("last decisions:" if report["last_decisions"] else "last decisions: none")
     for item in report["last_decisions"]:
         how = ", ".join(str(item[key]) for key in ("request_type", "parse_method") if item.get(key))

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
+from watcher.config.approvals import ApprovalRequired
 from watcher.errors import PolicyViolation
 
 PARAMETER_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -177,6 +178,24 @@ class PolicyConfig(JobsBase):
         True,
         description="Escalate an adjustment whose `current` differs from the value in force: it was "
         "proposed from stale diagnostics.",
+    )
+    max_parameter_delta: float | None = Field(
+        None,
+        gt=0,
+        description="Largest change of any numeric parameter per request, as a fraction of the value in force "
+        "(a hard bound: an approval does not lift it). null: only the per-parameter limits.",
+    )
+    max_parameters_per_proposal: int | None = Field(
+        None, ge=1, description="Most parameter changes one request may propose. null: no limit."
+    )
+    cooldown_runs: int = Field(
+        0,
+        ge=0,
+        description="Requests that must be judged after an approved retrain before the next retrain may run "
+        "without a person. Default 0.",
+    )
+    approval_required: ApprovalRequired = Field(
+        default_factory=ApprovalRequired, description="Kinds of action that always wait for a person."
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from watcher.config.base import Frozen, load_model
 from watcher.config.jobs import JobsConfig, LearningLoopConfig, PolicyConfig
+from watcher.config.pipeline import NotifyConfig, PipelineConfig, policy_from_file
 from watcher.config.server import LLM_CONFIG_FILE, LLMServerConfig, ServerConfig
 from watcher.config.steps import Check, StepConfig
 from watcher.core.datadirs import packaged_dir
@@ -100,6 +101,14 @@ class WatcherConfig(Frozen):
     learning_loop: LearningLoopConfig = Field(
         default_factory=LearningLoopConfig, description="Steps of the learning loop and its retry bound."
     )
+    pipeline: PipelineConfig = Field(
+        default_factory=PipelineConfig, description="The pipeline's approval file, request mapping, policy file."
+    )
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Who is told of escalations and faults.")
+    decision_log: Path | None = Field(
+        Path("watcher_decisions.jsonl"),
+        description="Every decision is also appended here as one JSON line, relative to the root. null: none.",
+    )
 
     @model_validator(mode="after")
     def _checks_name_known_steps(self) -> WatcherConfig:
@@ -157,4 +166,9 @@ def load_settings(config_dir: Path | None = None, root: Path | None = None) -> S
             "evaluation.server",
             f"names server {watcher.evaluation.server!r}, not in {LLM_CONFIG_FILE}",
         )
-    return Settings(config_dir=config_dir, root=root.resolve(), llm=llm, watcher=watcher)
+    root = root.resolve()
+    if watcher.pipeline.policy_file is not None:
+        policy_file = watcher.pipeline.policy_file
+        policy = policy_from_file(watcher.policy, policy_file if policy_file.is_absolute() else root / policy_file)
+        watcher = watcher.model_copy(update={"policy": policy})
+    return Settings(config_dir=config_dir, root=root, llm=llm, watcher=watcher)

@@ -25,7 +25,7 @@ from watcher.requests.contract import HandlerContext
 from watcher.requests.model import Request
 from watcher.spool.folders import Spool
 
-Kind = Literal["request", "step_output"]
+Kind = Literal["request", "step_output", "approval"]  # approval: the pipeline's approval file, left in place
 # decided: a decision from the handler; escalated: no validated decision, a person must look;
 # rejected: the request (or step output) is invalid; retry: the server was unavailable, try again later;
 # cancelled: shutdown came before it started; it stays claimed for the next start.
@@ -35,7 +35,7 @@ Result = Literal["decided", "escalated", "rejected", "retry", "cancelled"]
 @dataclass
 class Job:
     kind: Kind
-    path: Path  # requests: the claimed file in processing/; step outputs: the output file itself
+    path: Path  # requests: the claimed file in processing/; step outputs, approval file: the file itself
     request: Request
     source: str  # the name the file arrived with
     settings: Settings
@@ -56,6 +56,7 @@ class Outcome:
     seconds: float
     error: str | None = None
     server_down: bool = False  # a retry that waits for the LLM server, however long that takes
+    summary: dict[str, Any] | None = None  # decision, reasoning, escalation file: what a person is told
 
 
 def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
@@ -87,7 +88,8 @@ def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
         _reject(job, spool, f"handler failed: {type(exc).__name__}: {exc}", [])
         return Outcome(job, "rejected", time.perf_counter() - start, str(exc))
     request_log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
-    return Outcome(job, result, seconds)
+    summary = {key: record.get(key) for key in ("decision", "reasoning", "escalation")}
+    return Outcome(job, result, seconds, summary=summary)
 
 
 def _decide(job: Job) -> tuple[dict[str, Any], Result]:

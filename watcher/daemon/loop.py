@@ -19,6 +19,7 @@ from loguru import logger
 import handlers
 from watcher.config import Settings
 from watcher.core import affinity
+from watcher.daemon.alerts import Alerts
 from watcher.daemon.execute import Job, Outcome, run_job
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.scheduler import Scheduler
@@ -68,6 +69,7 @@ class Daemon:
         self.registry = registry or handlers.registry()
         self.spool = Spool(SpoolPaths.from_settings(settings))
         self.metrics = Metrics()
+        self.alerts = Alerts(settings.watcher.notify, self.metrics, settings.root)
         self.seen = SeenOutputs(self.spool.paths.state / SEEN_NAME)
         self.lock = SpoolLock(self.spool.paths.state / LOCK_NAME)
         self.intake = FolderObserver(self.waker.set, polling=settings.watcher.intake.polling_observer)
@@ -197,7 +199,7 @@ class Daemon:
 
     def _collect(self, now: float) -> None:
         if self.pool is not None:
-            self.scheduler.complete(self.pool.results(), now)
+            self.scheduler.complete(self.alerts.outcomes(self.pool.results()), now)
 
     def _periodic(self, now: float) -> None:
         if self._watchdog_every and now >= self._next_watchdog:
@@ -260,6 +262,7 @@ class Daemon:
         self.settings = new
         self.judge = self._judge_factory(new) if self._judge_factory else self.judge
         self.scheduler.configure(new, self.judge)
+        self.alerts.config = new.watcher.notify
         self.intake.restart(self.scheduler.watchset.folders(), polling=new.watcher.intake.polling_observer)
         self.scheduler.rescan()
         logger.info("config reloaded from {}", new.config_dir)
@@ -284,6 +287,7 @@ class Daemon:
         self.flags.restore()
         self._unpin()
         self.lock.release()
+        self.alerts.close()
         self.notifier.close()
         logger.info("stopped{}", " (forced: running evaluations abandoned, they stay claimed)" if forced else "")
         return ExitCode.INTERRUPTED if forced else ExitCode.OK

@@ -29,12 +29,16 @@ class Metrics:
     def __init__(self) -> None:
         self.started = time.time()
         self.outcomes: Counter[str] = Counter()
+        self.notifications: Counter[str] = Counter()  # notify command runs: sent, failed, dropped
         self._buckets = [0] * len(BUCKETS)
         self._count = 0
         self._sum = 0.0
 
     def outcome(self, name: str) -> None:
         self.outcomes[name] += 1
+
+    def notify(self, result: str) -> None:
+        self.notifications[result] += 1
 
     def observe(self, seconds: float) -> None:
         self._count += 1
@@ -48,6 +52,7 @@ class Metrics:
             "# HELP watcher_requests_total Requests and step outputs handled, by outcome.",
             "# TYPE watcher_requests_total counter",
             *(f'watcher_requests_total{{outcome="{k}"}} {v}' for k, v in sorted(self.outcomes.items())),
+            *(f'watcher_notify_total{{result="{k}"}} {v}' for k, v in sorted(self.notifications.items())),
             "# HELP watcher_evaluation_seconds Time a handler took to produce a decision.",
             "# TYPE watcher_evaluation_seconds histogram",
             *(

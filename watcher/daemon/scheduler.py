@@ -21,11 +21,12 @@ from loguru import logger
 from watcher.config import Settings
 from watcher.core.ids import sha256_hex, step_output_id
 from watcher.core.jsondoc import decode_json
+from watcher.daemon.approvals import offer_approval
 from watcher.daemon.execute import Job, Outcome, rule_of
 from watcher.daemon.metrics import Metrics
 from watcher.errors import InputError, PolicyViolation
 from watcher.intake.readiness import Settler, signature
-from watcher.intake.roles import REQUEST, WatchSet
+from watcher.intake.roles import APPROVAL, REQUEST, WatchSet
 from watcher.intake.seen_outputs import SeenOutputs
 from watcher.judging.protocols import StepJudge
 from watcher.requests.contract import Registry
@@ -148,6 +149,8 @@ class Scheduler:
             return
         if role == REQUEST:
             self._offer_request(path, data, info, now)
+        elif role == APPROVAL:
+            offer_approval(self, path, data, info, now)
         else:
             self._offer_step_output(path, role, data, info, now)
 
@@ -229,6 +232,7 @@ class Scheduler:
             if job.sig is not None:
                 self.settler.mark_processed(job.path, job.sig)
             outcome = "unchanged"
+        self.spool.ensure_logged(job.id)
         logger.bind(request_id=job.id).info("{}: already decided, archived as {}", job.source, outcome)
         self.metrics.outcome(outcome)
         return True
@@ -247,7 +251,7 @@ class Scheduler:
             self.metrics.outcome(result)
             if result in ("decided", "escalated"):
                 self.metrics.observe(outcome.seconds)
-            if job.kind == "step_output":
+            if job.kind != "request":
                 self.seen.add(job.id)
                 if job.sig is not None:
                     self.settler.mark_processed(job.path, job.sig)

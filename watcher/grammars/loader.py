@@ -26,6 +26,7 @@ GRAMMAR_FILES: dict[str, str] = {
     "parameter_adjustment": "parameter_adjustment.gbnf",
     "json_generic": "json_generic.gbnf",
     "chapter_13": "chapter_13.gbnf",
+    "chapter_13_proposal": "chapter_13_proposal.gbnf",
 }
 
 # The grammar of a step whose config does not name one: the sieve (step 2) has its own.

@@ -11,6 +11,7 @@ from watcher.config.outputs import fixed_prefix, has_wild_folders, iter_matching
 from watcher.spool.folders import IGNORED_SUFFIXES, is_candidate
 
 REQUEST = "request"
+APPROVAL = "approval"  # the pipeline's approval file (pipeline.approval_file)
 
 
 class WatchSet:
@@ -21,6 +22,11 @@ class WatchSet:
         # step number -> glob of its output files, relative to the root unless absolute
         self.step_globs = step_globs(settings)
         self._folders = self._watch_folders(settings)
+        approval = settings.watcher.pipeline.approval_file
+        self.approval = None if approval is None else settings.path(approval)
+        self._approval = str(self.approval)
+        if self.approval is not None:
+            self._folders.setdefault(self.approval.parent, False)
 
     @staticmethod
     def _watch_folders(settings: Settings) -> dict[Path, bool]:
@@ -35,19 +41,23 @@ class WatchSet:
         return list(self._folders.items())
 
     def role(self, path: Path) -> str | None:
-        """``REQUEST``, a step number, or None for a path that is not ours (temp files, our subfolders)."""
+        """``REQUEST``, ``APPROVAL``, a step number, or None for a path not ours (temp files, our subfolders)."""
         # Twice per file on the main loop: string operations, not Path ones.
         text = str(path)
         folder, name = os.path.split(text)
         if folder == self._requests:
             return REQUEST if is_candidate(name) else None
+        if text == self._approval:
+            return APPROVAL
         if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
             return None
         return next(iter_matching_steps(self.step_globs, text, self.relative(path)), None)
 
     def step_outputs(self) -> list[Path]:
-        """Every existing step output file (the start-up scan and the rescan)."""
+        """Every existing step output file, and the approval file (the start-up scan and the rescan)."""
         found: dict[Path, None] = {}
+        if self.approval is not None and self.approval.exists():
+            found[self.approval] = None
         for pattern in self.step_globs.values():
             for name in sorted(glob.glob(pattern, root_dir=self.root, recursive=True)):
                 found[self.root / name] = None

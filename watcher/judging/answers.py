@@ -104,6 +104,33 @@ class Chapter13Advice(Answer):
     reasoning: Reasoning
 
 
+class ParameterProposal(Answer):
+    """One parameter change in the pipeline advisor's shape."""
+
+    parameter: ParameterName
+    current_value: Number | None
+    proposed_value: Number
+    delta: Annotated[str, Field(min_length=1, max_length=20, description='The change as text, e.g. "-0.05".')]
+    confidence: Confidence
+    rationale: Reason
+
+
+class Chapter13Proposal(Answer):
+    """Grammar ``chapter_13_proposal``: the Chapter 13 advisor's proposal in the pipeline's own shape (its
+    ``chapter_13.gbnf`` answer), so an advisor that already writes it is understood as it is."""
+
+    analysis_summary: Reasoning
+    failure_mode: Literal["calibration_drift", "feature_relevance", "window_misalignment", "random_variance",
+                          "regime_shift", "model_overfit", "data_quality", "none_detected"]  # fmt: skip
+    confidence: Confidence
+    recommended_action: Literal["RETRAIN", "WAIT", "ESCALATE", "FULL_RESET"]
+    retrain_scope: Literal["steps_3_5_6", "steps_5_6", "step_6_only", "full_pipeline"] | None
+    parameter_proposals: list[ParameterProposal] = Field(max_length=8)
+    risk_level: Literal["low", "medium", "high"]
+    requires_human_review: bool
+    alternative_hypothesis: Reasoning | None
+
+
 class JsonGeneric(RootModel[JsonValue]):
     """Grammar ``json_generic``: any JSON value (the grammar bounds its depth, sizes and whitespace)."""
 
@@ -115,6 +142,7 @@ GRAMMAR_MODELS: dict[str, type[BaseModel]] = {
     "parameter_adjustment": ParameterAdjustment,
     "json_generic": JsonGeneric,
     "chapter_13": Chapter13Advice,
+    "chapter_13_proposal": Chapter13Proposal,
 }
 
 

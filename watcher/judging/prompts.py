@@ -50,6 +50,15 @@ ANSWER_SHAPES: dict[str, str] = {
         f'no_action, "reason"}}), "risk" (low, medium or high), {_CONFIDENCE}, "reasoning" (one or two '
         "sentences)."
     ),
+    "chapter_13_proposal": (
+        'Keys in this order: "analysis_summary" (one or two sentences), "failure_mode" (calibration_drift, '
+        "feature_relevance, window_misalignment, random_variance, regime_shift, model_overfit, data_quality or "
+        f'none_detected), {_CONFIDENCE}, "recommended_action" (RETRAIN, WAIT, ESCALATE or FULL_RESET), '
+        '"retrain_scope" (steps_3_5_6, steps_5_6, step_6_only, full_pipeline, or null unless RETRAIN), '
+        '"parameter_proposals" (a list of at most 3 objects {"parameter", "current_value", "proposed_value", '
+        '"delta" (the change as text, e.g. "-0.05"), "confidence", "rationale"}), "risk_level" (low, medium or '
+        'high), "requires_human_review" (true or false), "alternative_hypothesis" (a sentence, or null).'
+    ),
     "json_generic": "One JSON object.",
 }
 

@@ -115,6 +115,13 @@ class PlanRecord(RecordHead):
     diagnostics_sha256: str | None = None
     requested_by: str | None = None
     parameters: dict[str, JsonValue] | None = Field(None, description="Job requests: values for this run only.")
+    pipeline_request: dict[str, JsonValue] | None = Field(
+        None, description="Requests in the pipeline's layout: its own keys as received."
+    )
+    approval: dict[str, JsonValue] | None = Field(None, description="Who approved this run, when, and the note.")
+    approval_file: dict[str, JsonValue] | None = Field(
+        None, description="The pipeline's approval file: its request id, steps and the statuses written back."
+    )
 
 
 AnyRecord = Annotated[EvaluationRecord | EscalationRecord | PlanRecord, Field(discriminator="kind")]

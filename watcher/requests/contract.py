@@ -1,10 +1,10 @@
 """The contract between the daemon and a request handler, and the registry of handlers by request type.
 
-To add a request type, write a module in ``handlers/`` that defines its pydantic model (a ``RequestBase``
-subclass), a ``check`` (config rules that a schema cannot express) and a ``handle`` function, exposes them as
-``HANDLER = HandlerSpec(...)``, and add it to ``handlers.HANDLERS``. Its JSON Schema is generated into
-``schemas/`` by ``make schemas``. The registry is built from that list by whoever runs requests (the daemon, the
-commands), so nothing here imports a handler.
+To add a request type, write a module in ``handlers/`` that defines its pydantic model (a ``RequestBase`` subclass,
+or a ``PipelineRequest`` for the pipeline's own layout), a ``check`` (config rules that a schema cannot express) and
+a ``handle`` function, exposes them as ``HANDLER = HandlerSpec(...)``, and add it to ``handlers.HANDLERS``. Its JSON
+Schema is generated into ``schemas/`` by ``make schemas``. The registry is built from that list by whoever runs
+requests (the daemon, the commands), so nothing here imports a handler.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from watcher.core.datadirs import schema_path
 from watcher.core.jsondoc import load_validator
 from watcher.errors import InputError
 from watcher.judging.protocols import StepJudge
-from watcher.requests.model import RequestBase
 
 
 @dataclass(frozen=True)
@@ -33,16 +32,22 @@ class HandlerContext:
     settings: Settings
     judge: StepJudge
     request_id: str
+    # Set when a person approved this run (``watcher approve``): who, when, which escalation, the note.
+    approval: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class HandlerSpec:
     request_type: str
-    model: type[RequestBase]
+    model: type[BaseModel]
     # Raises InputError or PolicyViolation when the request breaks a rule of the config (run before the claim).
     check: Callable[[Any, Settings, Path], None]
     # Does the work; returns the body of the decision record (JSON-ready).
     handle: Callable[[Any, HandlerContext], Mapping[str, Any]]
+    # The key that names the type in a request file, and the one holding its id: ``type``/``id`` for ours,
+    # ``request_type``/``request_id`` for the layout the pipeline's Chapter 13 writes.
+    type_key: str = "type"
+    id_key: str = "id"
 
     @property
     def schema_file(self) -> str:
@@ -50,17 +55,22 @@ class HandlerSpec:
 
 
 class Registry:
-    """Request type -> handler."""
+    """Request type -> handler; a request names its type under the key its spec declares."""
 
     def __init__(self, specs: Iterable[HandlerSpec]) -> None:
         self.specs = {spec.request_type: spec for spec in specs}
 
-    def handler_for(self, request_type: str, file: Path) -> HandlerSpec:
-        try:
-            return self.specs[request_type]
-        except KeyError:
-            known = ", ".join(sorted(self.specs))
-            raise InputError(file, f"unknown request type {request_type!r}; known types: {known}") from None
+    def handler_for(self, request_type: str, file: Path, type_key: str = "type") -> HandlerSpec:
+        spec = self.specs.get(request_type)
+        if spec is None or spec.type_key != type_key:
+            known = ", ".join(sorted(name for name, s in self.specs.items() if s.type_key == type_key))
+            what = "request type" if type_key == "type" else type_key
+            raise InputError(file, f"unknown {what} {request_type!r}; known types: {known}") from None
+        return spec
+
+    def type_keys(self) -> list[str]:
+        """The keys that can name a request's type, ``type`` first."""
+        return list(dict.fromkeys(["type", *(spec.type_key for spec in self.specs.values())]))
 
     def validator_for(self, spec: HandlerSpec) -> Draft202012Validator:
         return _validator(spec.schema_file)

@@ -32,6 +32,6 @@ class Request:
 
     id: str
     type: str
-    model: RequestBase
+    model: BaseModel
     sha256: str
     spec: HandlerSpec

@@ -1,13 +1,14 @@
 """Request files: decode, identify, validate against the JSON Schema of their type, check against the config.
 
-A request is a JSON object with a ``type`` (which picks its handler and schema from the registry) and an
-optional ``id``. Without an id, the id is the content's short sha256 (``watcher.core.ids``), so the same content
-always gets the same id and is decided once.
+A request is a JSON object with a ``type`` (which picks its handler and schema from the registry) and an optional
+``id``; a request in the pipeline's own layout names them ``request_type`` and ``request_id``. Without an id, the id
+is the content's short sha256 (``watcher.core.ids``), so the same content always gets the same id and is decided
+once.
 
-Validation order: bytes -> UTF-8 -> JSON (errors give line and column) -> object with a known ``type`` -> the
-type's pydantic model, strict, whose generated JSON Schema is in ``schemas/`` (on failure the schema's errors
-are reported, each with its JSON path) -> the handler's config checks (paths stay inside the root, steps
-exist). Every failure is an ``InputError`` naming the file and the rule.
+Validation order: bytes -> UTF-8 -> JSON (errors give line and column) -> object with a known ``type`` -> the type's
+pydantic model, strict, whose generated JSON Schema is in ``schemas/`` (on failure the schema's errors are reported,
+each with its JSON path) -> the handler's config checks (paths stay inside the root, steps exist). Every failure is
+an ``InputError`` naming the file and the rule.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from watcher.config import Settings
 from watcher.core.ids import sha256_hex, short_id
 from watcher.core.jsondoc import decode_json, schema_errors
 from watcher.errors import InputError, SchemaViolation
-from watcher.requests.contract import Registry
+from watcher.requests.contract import HandlerSpec, Registry
 from watcher.requests.model import Request
 
 
@@ -34,10 +35,8 @@ def validate_request(payload: Any, data: bytes, file: Path, settings: Settings, 
     """Validate decoded JSON; raises InputError/SchemaViolation (or PolicyViolation from a handler's check)."""
     if not isinstance(payload, dict):
         raise InputError(file, f"expected a JSON object, got {type(payload).__name__}")
-    request_type = payload.get("type")
-    if not isinstance(request_type, str):
-        raise SchemaViolation(file, "missing request type", ["$.type: a string naming the request type"])
-    spec = registry.handler_for(request_type, file)
+    spec = spec_of(payload, file, registry)
+    request_type = spec.request_type
     # The schema file is generated from the model (and drift-tested), so strict model validation accepts exactly
     # what the schema accepts, at a fraction of the cost. The schema runs when the model says no: its errors
     # name the JSON path of each problem.
@@ -51,4 +50,17 @@ def validate_request(payload: Any, data: bytes, file: Path, settings: Settings, 
         raise SchemaViolation(file, f"does not match request type {request_type!r}", details) from exc
     spec.check(model, settings, file)
     sha = sha256_hex(data)
-    return Request(id=model.id or short_id(sha), type=request_type, model=model, sha256=sha, spec=spec)
+    request_id = getattr(model, spec.id_key, None) or short_id(sha)
+    return Request(id=request_id, type=request_type, model=model, sha256=sha, spec=spec)
+
+
+def spec_of(payload: dict[str, Any], file: Path, registry: Registry) -> HandlerSpec:
+    """The handler a request names: by ``type``, or by ``request_type`` (the pipeline's layout)."""
+    for key in registry.type_keys():
+        if key in payload:
+            value = payload[key]
+            if not isinstance(value, str):
+                raise SchemaViolation(file, "request type is not a string", [f"$.{key}: a string naming the type"])
+            return registry.handler_for(value, file, key)
+    keys = " or ".join(f"$.{key}" for key in registry.type_keys())
+    raise SchemaViolation(file, "missing request type", [f"{keys}: a string naming the request type"])

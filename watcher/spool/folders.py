@@ -11,6 +11,7 @@ Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` after an ``lstat``: a symlink,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import threading
@@ -20,9 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from watcher.config import Settings
 from watcher.core.atomic import atomic_write_json
 from watcher.errors import InputError
+from watcher.spool import decision_log
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~")
 ERROR_SUFFIX = ".error.json"
@@ -111,6 +115,7 @@ class SpoolPaths:
     rejected: Path
     decisions: Path
     state: Path
+    decision_log: Path | None = None  # every decision is also appended here as one line
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SpoolPaths:
@@ -122,6 +127,9 @@ class SpoolPaths:
             rejected=settings.path(folders.rejected),
             decisions=settings.path(folders.decisions),
             state=settings.path(folders.state),
+            decision_log=None
+            if settings.watcher.decision_log is None
+            else settings.path(settings.watcher.decision_log),
         )
 
     def all(self) -> tuple[Path, ...]:
@@ -183,7 +191,25 @@ class Spool:
         return os.path.exists(self.decision_file(request_id))
 
     def write_decision(self, request_id: str, record: dict[str, Any]) -> Path:
-        return atomic_write_json(self.decision_path(request_id), record)
+        """The decision file (atomic, durable), then its line in the decision log."""
+        target = atomic_write_json(self.decision_path(request_id), record)
+        if self.paths.decision_log is not None:
+            try:
+                decision_log.append(self.paths.decision_log, decision_log.line_of(record, target))
+            except OSError as exc:  # the decision stands; the line is added when the decision is found again
+                logger.bind(request_id=request_id).error("cannot append to the decision log: {}", exc)
+        return target
+
+    def ensure_logged(self, request_id: str) -> None:
+        """Add the log line of a decision a crash kept from being logged (the decision file was written)."""
+        log = self.paths.decision_log
+        if log is None or not self.has_decision(request_id) or decision_log.has(log, request_id):
+            return
+        try:
+            record = json.loads(self.decision_path(request_id).read_text(encoding="utf-8"))
+            decision_log.append(log, decision_log.line_of(record, self.decision_path(request_id)))
+        except (OSError, ValueError) as exc:
+            logger.bind(request_id=request_id).error("cannot add the decision log line: {}", exc)
 
     def archive(self, claimed: Path, *, duplicate: bool = False) -> Path:
         # Not made durable: if the rename is lost, recovery finds the decision and archives the request again.
