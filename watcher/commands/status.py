@@ -18,7 +18,7 @@ from watcher.spool.folders import Spool, SpoolPaths
 from watcher.spool.lock import LOCK_NAME, holder
 
 LAST_DECISIONS = 5
-DAEMON_KEYS = ("started_at", "updated_at", "workers", "in_flight", "queue_depth", "outcomes")
+DAEMON_KEYS = ("started_at", "updated_at", "workers", "in_flight", "queue_depth", "outcomes", "waiting_steps")
 
 
 def register(subparsers: Any) -> None:
@@ -96,6 +96,8 @@ def render(report: dict[str, Any]) -> str:
         ]
     else:
         lines = ["daemon:  not running"]
+    for item in daemon.get("waiting_steps") or []:
+        lines.append(f"waiting: {item['file']}: {item['state']}")
     lines.append(f"server:  {describe_server(server)}")
     counts = ", ".join(f"{name} {n}" for name, n in report["folders"].items())
     lines.append(f"folders: {counts or 'not created yet'}")

@@ -40,6 +40,7 @@ class Load:
     queue_depth: int
     in_flight: int
     workers: int
+    waiting_steps: tuple[tuple[str, str], ...] = ()  # (file, step): outputs whose step has not finished
 
 
 class StateWriter:
@@ -87,6 +88,10 @@ class StateWriter:
             "in_flight": load.in_flight,
             "queue_depth": load.queue_depth,
             "outcomes": dict(self.metrics.outcomes),
+            "waiting_steps": [
+                {"file": file, "step": step, "state": f"waiting for step {step} to finish"}
+                for file, step in load.waiting_steps
+            ],
             "server": self._server,
         }
 
