@@ -14,8 +14,8 @@ runs is finished: before that, :class:`StepNotReady`.
 from __future__ import annotations
 
 import re
-from fnmatch import fnmatchcase
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,19 +27,11 @@ from watcher.config.outputs import steps_for
 from watcher.core.datadirs import schema_path
 from watcher.core.ids import sha256_hex
 from watcher.core.jsondoc import decode_json, load_validator, schema_errors
-from watcher.errors import InputError, SchemaViolation
+from watcher.errors import InputError, SchemaViolation, StepNotReady
 from watcher.judging.checks import lookup
 from watcher.judging.streaming import summarize_array
 
 MAX_UNKNOWN_KEYS = 50
-
-
-class StepNotReady(InputError):
-    """The file is a step output still being rewritten by its step: it is judged once ``ready_when`` holds."""
-
-    def __init__(self, file: Path, step: str, condition: str) -> None:
-        super().__init__(file, f"waiting for step {step} to finish ({condition} is not yet true)")
-        self.step = step
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,8 @@ def _aggregated(file: Path, size: int, records: int, spec: StreamSpec) -> str:
     parts = [f"{records} records of {file.name} ({size} bytes) aggregated by streaming"]
     if spec.fields:
         parts.append(
-            "per field count/min/mean/max/std (lengths for objects, distinct values for texts): " + ", ".join(spec.fields)
+            "per field count/min/mean/max/std (lengths for objects, distinct values for texts): "
+            + ", ".join(spec.fields)
         )
     if spec.shares:
         parts.append("shares of matching records: " + ", ".join(spec.shares))
