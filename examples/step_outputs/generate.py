@@ -159,14 +159,33 @@ STEP1: list[Variant] = [
     good("borderline", "survival rate 1.9%, just under the 2% band", rate=0.019),
     good("borderline", "overlap 0.27, just above 0.25", bi=2700, fwd=10000, rev=11000, seeds=500_000),
     good("soft", "survival rate 4%: the 2-10% band the doc calls proceed", rate=0.04),
-    good("missing", "parallel optimizer path: no trial counts, no status", drop=["status", "completed_trials",
-         "total_trials", "best_trial_number", "best_value", "last_updated", "last_trial_number",
-         "last_trial_value", "best_bidirectional_count"]),  # fmt: skip
+    good(
+        "missing",
+        "parallel optimizer path: no trial counts, no status",
+        drop=[
+            "status",
+            "completed_trials",
+            "total_trials",
+            "best_trial_number",
+            "best_value",
+            "last_updated",
+            "last_trial_number",
+            "last_trial_value",
+            "best_bidirectional_count",
+        ],
+    ),  # fmt: skip
     good("clear", "a short search of 20 trials that converged", total=20, done=20),
     bad("clear", "no bidirectional survivor at all", bi=0, fwd=3000, rev=2500, survivors={"records": 0}),
     bad("clear", "sieve far too loose: 25% of seeds survive", rate=0.25),
-    bad("clear", "only 2 survivors written (the S123 smoke-test case)", seeds=100_000, bi=2, fwd=9, rev=7,
-        survivors={"records": 2}),  # fmt: skip
+    bad(
+        "clear",
+        "only 2 survivors written (the S123 smoke-test case)",
+        seeds=100_000,
+        bi=2,
+        fwd=9,
+        rev=7,
+        survivors={"records": 2},
+    ),  # fmt: skip
     bad("clear", "loose sieve and few survivors kept", rate=0.2, survivors={"records": 30}),
     bad("borderline", "survival rate 10.5%, just past the 10% retry line", rate=0.105),
     bad("borderline", "49 survivors, one under the pipeline's minimum of 50", survivors={"records": 49}),
@@ -195,8 +214,9 @@ STEP2: list[Variant] = [
     bad("borderline", "intersection ratio 0.24, just under the hard line", intersection_ratio=0.24),
     bad("borderline", "49 survivors", records=49),
     bad("soft", "most survivors below the sieve threshold", rate_low=0.02, rate_high=0.3),
-    bad("missing", "v2.0 records: no per-seed match rates",
-        drop_record=("forward_match_rate", "reverse_match_rate")),  # fmt: skip
+    bad(
+        "missing", "v2.0 records: no per-seed match rates", drop_record=("forward_match_rate", "reverse_match_rate")
+    ),  # fmt: skip
     bad("clear", "an empty survivor list", records=0),
     bad("clear", "a single survivor", records=1),
 ]

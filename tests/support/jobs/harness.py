@@ -54,7 +54,7 @@ def scenario(root: Path, port: int) -> dict[str, Any]:
     selfplay = job(
         "selfplay.py", "selfplay", "5", root, port, "--set", 'run_id="sp-{games}-{tag}"', parameters=games | tag
     )
-    knob = ("--knob", "{learning_rate}", "--knob-limit", "0.05", "--metric", "cross_validation.mean")
+    knob = ("--knob", "{learning_rate}", "--knob-limit", "0.05", "--metric", "_meta_optimizer.confidence")
     return {
         "jobs": {"selfplay": selfplay},
         "learning_loop": {
@@ -135,7 +135,8 @@ class FakeJudge:
         self.calls.append((file.name, step))
         queue = self.script.get(file.name) or ["proceed"]
         decision = queue.pop(0) if len(queue) > 1 else queue[0]
-        run_id = json.loads(file.read_text()).get("run_id")
+        document = json.loads(file.read_text())
+        run_id = document.get("run_id") if isinstance(document, dict) else None  # step 3 writes an array
         return {"decision": decision, "parse_method": "fake", "step": step, "source_file": str(file),
                 "checks": {"results": []}, "payload": {"reasoning": "scripted"}, "run_id": run_id}  # fmt: skip
 
