@@ -2,8 +2,8 @@
 
 One run against a real llama-server (started on a free port for the run, stopped after):
 
-* validity: ``--n`` evaluations across the step examples (good and bad, steps 1, 2, 2.5 and 3-6), each asked twice with the
-  same prompt: once with the step's grammar (through the evaluator, first attempt counted) and once without a
+* validity: ``--n`` evaluations across the step examples (good and bad, steps 1, 2, 2.5, 3-6), each asked twice
+  with the same prompt: once with the step's grammar (through the evaluator, first attempt counted) and once without a
   grammar, the answer taken by strict JSON extraction. Sampling at ``--temperature`` with a different seed per
   evaluation, so the runs are ``--n`` different answers rather than one repeated.
 * speed: generated tokens per second with and without the grammar (llama-server's own timings).
