@@ -51,6 +51,9 @@ def test_an_output_is_judged_only_once_its_step_has_finished(tmp_path: Path) -> 
         text = render({"daemon": {"running": True, "pid": 1, "waiting_steps": [entry]}, "server": {},
                        "folders": {}, "last_decisions": []})  # fmt: skip
         assert f"waiting: {output}: waiting for step 1 to finish" in text
+        daemon.state.write("running")
+        metrics = (tmp_path / ".watcher" / "watcher.prom").read_text()
+        assert 'watcher_step_outputs_waiting{step="1"} 1' in metrics
         output.write_text(json.dumps({**IN_PROGRESS, "completed_trials": 9}))  # rewritten, still running
         assert wait_until(lambda: daemon.metrics.outcomes["waiting"] >= 1, timeout=10)
         assert not judge.calls and count_json(tmp_path / "watcher_decisions") == 0

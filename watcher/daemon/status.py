@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,7 @@ class StateWriter:
         load = self._load()
         gauges = {"queue_depth": float(load.queue_depth), "workers": float(load.workers)}
         gauges["in_flight"] = float(load.in_flight)
+        self.metrics.set_waiting(Counter(step for _, step in load.waiting_steps))
         try:
             atomic_write_json(self.folder / STATUS_NAME, self.snapshot(state, load), durable=False)
             self.metrics.write(self.folder / METRICS_NAME, gauges, self._server)
