@@ -92,7 +92,7 @@ def test_derived_values(path: str, expected: tuple[bool, Any]) -> None:
 def test_enum_checks(op: str, values: list[str], passed: bool) -> None:
     result = run_checks([check("status", op, values=values)], RECORDS).results[0]
     assert (result.passed, result.margin, result.actual) == (passed, None, "complete")
-    assert f"needs {op.replace('_', ' ')} {values}" in result.describe()
+    assert f"needs {op.replace('_', ' ')} {json.dumps(values)}" in result.describe()
 
 
 def test_enum_keeps_booleans_and_numbers_apart() -> None:

@@ -25,6 +25,7 @@ result's ``severity`` is the effective one. A missing value stays a soft failure
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from collections.abc import Callable, Sequence
@@ -72,7 +73,7 @@ class CheckResult(BaseModel):
     message: str
     status: Status
     passed: bool
-    actual: float | int | str | bool | None
+    actual: bool | int | float | str | None
     margin: float | None
 
     def describe(self) -> str:
@@ -81,7 +82,7 @@ class CheckResult(BaseModel):
         if self.range:
             need = f"between {self.range[0]:g} and {self.range[1]:g}"
         elif self.values is not None:
-            need = f"{self.op.replace('_', ' ')} {list(self.values)}"
+            need = f"{self.op.replace('_', ' ')} {json.dumps(list(self.values))}"
         else:
             need = f"{self.op} {self.value:g}"
         if self.status == "missing":
@@ -89,7 +90,8 @@ class CheckResult(BaseModel):
         elif self.status == "not_a_number":
             got = f"= {self.actual!r} (not a number)"
         else:
-            got = f"= {self.actual:g}" if isinstance(self.actual, int | float) else f"= {self.actual!r}"
+            numeric = isinstance(self.actual, int | float) and not isinstance(self.actual, bool)
+            got = f"= {self.actual:g}" if numeric else f"= {json.dumps(self.actual)}"
         where = f"{self.file}: " if self.file else ""
         text = f"{head} {self.severity} {where}{self.path} {got}, needs {need}"
         if self.margin is not None:
