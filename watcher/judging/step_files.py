@@ -64,7 +64,8 @@ def detect_step(settings: Settings, file: Path) -> str:
 def steps_whose_schema_matches(settings: Settings, file: Path) -> list[str]:
     """Read once; a file that cannot be read or parsed raises its own InputError rather than matching nothing.
 
-    A file that is one JSON array is matched against the streamed steps by its first records."""
+    A file that is one JSON array is matched against the streamed steps by its first records. This reads the file
+    whole: a large output kept outside its step's glob is best named with ``--step``, which streams it."""
     document = decode_json(read_step_bytes(file), file)
     matches = []
     for step, config in settings.watcher.steps.items():
