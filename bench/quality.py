@@ -16,7 +16,8 @@ Per step and overall, per mode:
 An evaluation that yields no validated decision counts as not proceeding and is listed under "errors".
 
 --limit N judges at most N good and N bad outputs per step, taken in turn from each kind (clear, soft,
-borderline, missing) so that a sample keeps the variety of the set.
+borderline, missing, extra) so that a sample keeps the variety of the set. Steps are the config's (1, 2, 2.5,
+3-6); step 1's cases are folders holding the config and the survivors its checks read beside it.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class Outcome:
 
 def load_labelled(steps: set[str] | None) -> list[Labelled]:
     manifest = json.loads((LABELLED / "manifest.json").read_text())
-    items = [Labelled(LABELLED / e["file"], str(e["step"]), e["label"], e["kind"]) for e in manifest]
+    # In-progress versions are never judged (their step's ready_when is false): not part of the quality figures.
+    judged = [e for e in manifest if e["label"] in ("good", "bad")]
+    items = [Labelled(LABELLED / e["file"], str(e["step"]), e["label"], e["kind"]) for e in judged]
     return [item for item in items if steps is None or item.step in steps]
 
 

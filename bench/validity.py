@@ -2,8 +2,8 @@
 
 One run against a real llama-server (started on a free port for the run, stopped after):
 
-* validity: ``--n`` evaluations across the step examples (good and bad, steps 1-6), each asked twice with the
-  same prompt: once with the step's grammar (through the evaluator, first attempt counted) and once without a
+* validity: ``--n`` evaluations across the step examples (good and bad, steps 1, 2, 2.5, 3-6), each asked twice
+  with the same prompt: once with the step's grammar (through the evaluator, first attempt counted) and once without a
   grammar, the answer taken by strict JSON extraction. Sampling at ``--temperature`` with a different seed per
   evaluation, so the runs are ``--n`` different answers rather than one repeated.
 * speed: generated tokens per second with and without the grammar (llama-server's own timings).
@@ -39,7 +39,8 @@ from watcher.llm.client import CompletionResult, LlamaClient
 from watcher.llm.lifecycle import LLMLifecycleManager
 
 EXAMPLES = SOURCE_ROOT / "examples" / "step_outputs"
-ITEMS = [(str(step), EXAMPLES / f"step{step}_{kind}.json") for step in range(1, 7) for kind in ("good", "bad")]
+STEP_KEYS = ("1", "2", "2.5", "3", "4", "5", "6")
+ITEMS = [(step, EXAMPLES / f"step{step}_{kind}.json") for step in STEP_KEYS for kind in ("good", "bad")]
 
 
 class RecordingClient(LlamaClient):

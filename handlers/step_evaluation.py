@@ -10,6 +10,7 @@ from pydantic import Field
 
 from watcher.config import Settings
 from watcher.config.outputs import output_folders
+from watcher.config.steps import STEP_KEY_PATTERN
 from watcher.errors import InputError, PolicyViolation
 from watcher.requests.contract import HandlerContext, HandlerSpec
 from watcher.requests.model import RequestBase
@@ -22,7 +23,7 @@ class EvaluateStepRequest(RequestBase):
     type: Literal["evaluate_step"] = Field(description="Request type.")
     step: str | None = Field(
         None,
-        pattern=r"^[1-9][0-9]*$",
+        pattern=STEP_KEY_PATTERN,
         description="Step number as in config/watcher.json. null: found from the steps' output_glob.",
     )
     file: str = Field(

@@ -22,7 +22,9 @@ WatcherError                                                                    
 │   └── GrammarRejected      ... the server refused to compile it
 ├── InputError               a file given to watcher is invalid                 INVALID_INPUT (2)
 │   │                        (names the file and the rule)
-│   └── SchemaViolation      ... because it does not match its JSON Schema
+│   ├── SchemaViolation      ... because it does not match its JSON Schema
+│   └── StepNotReady         ... not yet: its step is still rewriting it (the
+│                            daemon waits for the next version, never rejects)
 ├── EvaluationError          no validated decision could be obtained            EVALUATION_FAILED (5)
 │   │                        (carries every attempt)
 │   └── AnswerInvalid        one answer failed a validation stage (json, schema,
@@ -113,6 +115,14 @@ class InputError(WatcherError):
 
 class SchemaViolation(InputError):
     pass
+
+
+class StepNotReady(InputError):
+    """A step output its step is still rewriting (its ``ready_when`` is false): judged once it is ready."""
+
+    def __init__(self, file: Path | str, step: str, condition: str) -> None:
+        super().__init__(file, f"waiting for step {step} to finish ({condition} is not yet true)")
+        self.step = step
 
 
 class EvaluationError(WatcherError):

@@ -16,13 +16,14 @@ from typing import Any
 EXAMPLES = Path(__file__).resolve().parents[1] / "step_outputs"
 
 
-def apply(step: int, output: dict[str, Any], args: argparse.Namespace) -> None:
+def apply(step: int, output: Any, args: argparse.Namespace) -> None:
+    """The parameters into the step's real layout (step 4: reinforcement_engine_config.json, step 5: the sidecar)."""
     if step == 4 and args.learning_rate is not None:
-        output["model"]["hyperparameters"]["learning_rate"] = args.learning_rate
+        output["training"]["learning_rate"] = args.learning_rate
     if step == 4 and args.max_depth is not None:
-        output["model"]["hyperparameters"]["max_depth"] = args.max_depth
+        output["model"]["max_depth"] = args.max_depth
     if step == 5 and args.dropout is not None:
-        output["regularization"]["dropout"] = args.dropout
+        output["hyperparameters"]["dropout"] = args.dropout
 
 
 def main() -> None:
@@ -34,7 +35,8 @@ def main() -> None:
     parser.add_argument("--dropout", type=float)
     args = parser.parse_args()
     output = json.loads((EXAMPLES / f"step{args.step}_good.json").read_text(encoding="utf-8"))
-    output["generated_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(output, dict):  # step 3 writes an array of records
+        output["generated_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     apply(args.step, output, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(f".{args.out.name}.tmp")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Example selfplay job: stands in for a GPU selfplay run. Replace it with your own command in config/watcher.json.
 
-It plays ``--games`` games at ``--temperature`` and writes a training summary shaped like a step 5 output (the
+It plays ``--games`` games at ``--temperature`` and writes a model sidecar shaped like step 5's (the
 config judges it as step 5), written to a temporary name and renamed so the watcher never reads half a file.
 """
 
@@ -23,25 +23,35 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.games)
     # More games generalise better; a high temperature explores more and converges later.
-    val_auc = min(0.95, 0.70 + 0.03 * args.games**0.25 - 0.03 * abs(args.temperature - 1.0))
-    train_auc = min(0.99, val_auc + 0.02 + rng.uniform(0, 0.01))
-    completed = min(200, 40 + args.games // 20)
+    val_r2 = min(0.9, 0.45 + 0.04 * args.games**0.25 - 0.05 * abs(args.temperature - 1.0))
+    train_r2 = min(0.98, val_r2 + 0.03 + rng.uniform(0, 0.02))
+    variance = round(0.01 + 0.0005 * args.games**0.5, 5)
+    # The layout of step 5's model sidecar (models/reinforcement/best_model.meta.json); the config judges it as step 5.
     summary = {
-        "step": 5,
-        "run_id": f"selfplay-{datetime.now(UTC):%Y%m%d-%H%M%S}",
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "meta_run_id": os.environ.get("WATCHER_JOB_ID", "manual"),
-        "epochs": {"max": 200, "completed": completed, "best": max(1, completed - 12)},
-        "early_stopping": {"enabled": True, "monitor": "val_loss", "patience": 12, "triggered": completed < 200},
-        "regularization": {"dropout": 0.3, "weight_decay": 0.0001, "augmentation": ["selfplay"]},
-        "metrics": {
-            "train": {"loss": round(1.2 - train_auc, 3), "auc": round(train_auc, 3), "accuracy": 0.85},
-            "validation": {"loss": round(1.2 - val_auc, 3), "auc": round(val_auc, 3), "accuracy": 0.83},
-            "test": {"loss": round(1.21 - val_auc, 3), "auc": round(val_auc - 0.004, 3), "accuracy": 0.83},
+        "schema_version": "3.4.0",
+        "model_type": "neural_net",
+        "checkpoint_path": "models/reinforcement/best_model.pth",
+        "feature_schema": {"feature_count": 89, "ordering": "lexicographic_by_key"},
+        "signal_quality": {
+            "target_name": "holdout_quality",
+            "signal_status": "healthy",
+            "signal_confidence": round(min(1.0, variance * 10 + 0.9), 3),
+            "prediction_allowed": True,
+            "target_variance": variance,
         },
-        "generalization_gap": {"loss": round(train_auc - val_auc, 3), "auc": round(train_auc - val_auc, 3)},
-        "overfit_ratio": round((1.2 - val_auc) / (1.2 - train_auc), 3),
-        "warnings": [],
+        "training_metrics": {
+            "r2": round(val_r2, 3),
+            "train_mae": round(0.5 - train_r2 / 2, 3),
+            "val_mae": round(0.5 - val_r2 / 2, 3),
+            "overfit_ratio": round((1.0 - val_r2) / (1.0 - train_r2), 3),
+        },
+        "hyperparameters": {"games": args.games, "temperature": args.temperature, "dropout": 0.3},
+        "training_info": {"completed_at": datetime.now(UTC).isoformat()},
+        "agent_metadata": {
+            "pipeline_step": 5,
+            "run_id": f"selfplay_{datetime.now(UTC):%Y%m%d_%H%M%S}",
+            "parent_run_id": os.environ.get("WATCHER_JOB_ID", "manual"),
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(f".{args.out.name}.tmp")

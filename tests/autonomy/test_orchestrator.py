@@ -32,7 +32,7 @@ def test_selfplay_stops_the_server_runs_the_job_then_judges_its_output(tmp_path:
     assert trace["decision"] == "proceed"
     run = trace["runs"][0]
     assert run["job"]["exit_code"] == 0 and run["parameters"] == {"games": 250, "tag": "t1"}
-    assert run["judgement"]["run_id"] == "sp-250-t1"  # the output judged is the one this run wrote
+    assert run["judgement"]["payload"]["run_id"] == "sp-250-t1"  # the output judged is the one this run wrote
     assert [r["port_answered"] for r in records(tmp_path)] == [False, False]
 
 

@@ -43,20 +43,46 @@ def test_a_clear_output_proceeds_without_the_model_and_exits_0(capsys: pytest.Ca
     code, (result,) = check_json(capsys, EXAMPLES / "step1_good.json")
     assert code == ExitCode.OK
     assert (result["step"], result["outcome"], result["rule"]) == ("1", "proceed without the model", "all_checks_clear")
-    assert result["checks"]["hard_failed"] == [] and len(result["checks"]["results"]) == 4
+    assert result["checks"]["hard_failed"] == [] and len(result["checks"]["results"]) == 6
 
 
 def test_a_soft_signal_far_past_its_threshold_fails_hard_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = check(capsys, str(LABELLED / "step1" / "bad" / "soft_01.json"))
+    code, out = check(capsys, str(LABELLED / "step1" / "bad" / "soft_01" / "optimal_window_config.json"))
     assert code == ExitCode.FAILURE
     assert "step 1 (Window Optimizer), ask_model borderline: retry without the model" in out
-    assert "FAIL hard best.score_std = 0.14, needs <= 0.05" in out and "hard beyond 0.1" in out
+    overlap = "div(bidirectional_count, max([min([forward_count, reverse_count]), `1`]))"
+    assert f"FAIL hard {overlap} = 0.08, needs >= 0.25" in out and "hard beyond 0.12" in out
 
 
 def test_a_narrow_pass_is_sent_to_the_model(capsys: pytest.CaptureFixture[str]) -> None:
-    code, (result,) = check_json(capsys, LABELLED / "step1" / "good" / "borderline_01.json")
+    code, (result,) = check_json(capsys, LABELLED / "step1" / "good" / "borderline_01" / "optimal_window_config.json")
     assert code == ExitCode.OK
-    assert result["outcome"] == "ask the model" and result["rule"] == "borderline_check:best.score"
+    assert result["outcome"] == "ask the model"
+    assert result["rule"] == "borderline_check:div(bidirectional_count, seed_count)"
+
+
+def test_a_check_on_the_steps_second_file_reads_it_beside_the_first(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "optimal_window_config.json").write_bytes((EXAMPLES / "step1_good.json").read_bytes())
+    code, (result,) = check_json(capsys, tmp_path / "optimal_window_config.json")
+    assert code == ExitCode.FAILURE  # no survivors beside it: the survivor count is missing, a hard failure
+    assert result["checks"]["hard_failed"] == ["records"]
+    (tmp_path / "bidirectional_survivors.json").write_bytes((EXAMPLES / "bidirectional_survivors.json").read_bytes())
+    code, (result,) = check_json(capsys, tmp_path / "optimal_window_config.json")
+    assert (code, result["outcome"]) == (ExitCode.OK, "proceed without the model")
+
+
+def test_an_in_progress_output_is_waiting_not_judged(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = check(capsys, str(EXAMPLES / "step1_in_progress.json"), "--step", "1")
+    assert code == ExitCode.INVALID_INPUT
+    assert "waiting for step 1 to finish" in out
+
+
+def test_a_step_key_that_is_not_an_integer_is_named_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = check(capsys, "--step", "2.5", str(EXAMPLES / "step2.5_good.json"))
+    assert code == ExitCode.OK
+    assert "step 2.5 (Scorer Meta-Optimizer)" in out
 
 
 def test_every_file_is_reported_and_an_invalid_one_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

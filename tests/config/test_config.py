@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from watcher.commands import schemagen
-from watcher.config import LLM_CONFIG_FILE, WATCHER_CONFIG_FILE, load_settings
+from watcher.config import LLM_CONFIG_FILE, WATCHER_CONFIG_FILE, load_settings, step_order
 from watcher.core.datadirs import SOURCE_ROOT, packaged_dir
 from watcher.errors import ConfigError
 
@@ -40,7 +40,8 @@ def test_shipped_config_loads() -> None:
     assert primary.context_length == 32768
     assert primary.host == "127.0.0.1"
     assert settings.llm.schema_version == "2.1.0"
-    assert sorted(settings.watcher.steps, key=int) == ["1", "2", "3", "4", "5", "6"]
+    assert sorted(settings.watcher.steps, key=step_order) == ["1", "2", "2.5", "3", "4", "5", "6"]
+    assert settings.pipeline_root == settings.root  # the folder that holds config/, unless configured
     assert settings.root == SOURCE_ROOT
 
 

@@ -36,6 +36,7 @@ def test_submit_and_watch_with_the_real_server(
     examples = tmp_path / "examples" / "step_outputs"
     examples.mkdir(parents=True)
     shutil.copy(SOURCE_ROOT / "examples" / "step_outputs" / "step1_good.json", examples)
+    shutil.copy(SOURCE_ROOT / "examples" / "step_outputs" / "bidirectional_survivors.json", examples)
     judge, lifecycle, factory = build_parts(settings)
     with running_daemon(settings, judge, lifecycle, judge_factory=factory, drain_timeout=30):
         # The quick start: submit the shipped example and wait for its decision.
@@ -51,9 +52,11 @@ def test_submit_and_watch_with_the_real_server(
         server_pid = lifecycle.status().pid
         assert server_pid is not None
 
-        # A step output written (in place, as the pipeline does) into a watched folder is judged too.
-        output = settings.path("pipeline_outputs/optimal_window_config.json")
-        output.parent.mkdir(parents=True, exist_ok=True)
+        # A step output written (in place, as the pipeline does) at its real path is judged too.
+        settings.pipeline_path("bidirectional_survivors.json").write_bytes(
+            (examples / "bidirectional_survivors.json").read_bytes()
+        )
+        output = settings.pipeline_path("optimal_window_config.json")
         output.write_bytes((examples / "step1_good.json").read_bytes())
         decisions = settings.path("watcher_decisions")
         assert wait_until(lambda: any(p.name.startswith("step1-") for p in decisions.iterdir()), timeout=420)
@@ -64,4 +67,5 @@ def test_submit_and_watch_with_the_real_server(
         assert wait_until(lambda: lifecycle.status().state == "stopped", timeout=IDLE_SEC + 30)
         assert wait_until(lambda: not psutil.pid_exists(server_pid), timeout=10)
     status = json.loads(settings.path(".watcher/status.json").read_text())
-    assert status["outcomes"]["decided"] == 2 and status["server"]["stops"] >= 1
+    # The request, step 1 and the survivors beside it (step 2 of the shipped profile).
+    assert status["outcomes"]["decided"] == 3 and status["server"]["stops"] >= 1

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from watcher.config import WATCHER_CONFIG_FILE, Check, load_settings
+from watcher.config import WATCHER_CONFIG_FILE, Check, load_settings, step_order
 from watcher.core.datadirs import SOURCE_ROOT
 from watcher.errors import ConfigError
-from watcher.judging.checks import CheckReport, lookup, run_checks, split_path
+from watcher.judging.checks import CheckReport, lookup, run_checks
+from watcher.judging.step_files import Companions, load_step_output
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -47,10 +48,66 @@ def test_lookup_follows_names_and_indexes(path: str, expected: tuple[bool, Any])
     assert lookup(DOC, path) == expected
 
 
-def test_split_path_parts() -> None:
-    assert split_path("a.b[0][2].c") == ["a", "b", 0, 2, "c"]
-    with pytest.raises(ValueError, match="bad path syntax"):
-        split_path("a..b")
+RECORDS: dict[str, Any] = {
+    "fwd": 40,
+    "rev": 20,
+    "bi": 10,
+    "seeds": 1000,
+    "survivors": [{"score": 0.9, "mode": "constant"}, {"score": 0.2, "mode": "variable"}, {"score": 0.6}],
+    "status": "complete",
+    "allowed": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("div(bi, seeds)", (True, 0.01)),  # a ratio of two fields
+        ("div(bi, max([min([fwd, rev]), `1`]))", (True, 0.5)),  # the overlap ratio, guarded against 0
+        ("div(bi, missing)", (False, None)),  # a ratio with an absent side is missing, not an error
+        ("div(bi, `0`)", (False, None)),
+        ("length(survivors)", (True, 3)),  # aggregates over an array
+        ("min(survivors[*].score)", (True, 0.2)),
+        ("max(survivors[*].score)", (True, 0.9)),
+        ("avg(survivors[*].score)", (True, pytest.approx(1.7 / 3))),
+        ("share(survivors, 'score >= `0.5`')", (True, pytest.approx(2 / 3))),  # share matching a condition
+        ("share(survivors, 'mode == `\"variable\"`')", (True, pytest.approx(1 / 3))),
+        ("share(`[]`, 'score > `0`')", (False, None)),
+        ("min(status)", (False, None)),  # a function given the wrong type: not there
+    ],
+)
+def test_derived_values(path: str, expected: tuple[bool, Any]) -> None:
+    assert lookup(RECORDS, path) == expected
+
+
+@pytest.mark.parametrize(
+    ("op", "values", "passed"),
+    [
+        ("in", ["complete"], True),
+        ("in", ["in_progress", "failed"], False),
+        ("not_in", ["in_progress"], True),
+        ("not_in", ["complete"], False),
+    ],
+)
+def test_enum_checks(op: str, values: list[str], passed: bool) -> None:
+    result = run_checks([check("status", op, values=values)], RECORDS).results[0]
+    assert (result.passed, result.margin, result.actual) == (passed, None, "complete")
+    assert f"needs {op.replace('_', ' ')} {json.dumps(values)}" in result.describe()
+
+
+def test_enum_keeps_booleans_and_numbers_apart() -> None:
+    assert run_checks([check("allowed", "in", values=[True])], RECORDS).all_passed
+    assert not run_checks([check("allowed", "in", values=[1])], RECORDS).all_passed
+    assert not run_checks([check("fwd", "in", values=[True])], RECORDS).all_passed
+
+
+def test_a_check_reads_a_second_file_through_the_companion() -> None:
+    files = {"survivors.json": (True, {"records": 12})}
+    second = check("records", ">=", 50, file="survivors.json")
+    absent = check("records", ">=", 50, file="absent.json")
+    report = run_checks([second, absent], RECORDS, lambda name: files.get(name, (False, None)))
+    assert [(r.status, r.actual) for r in report.results] == [("failed", 12), ("missing", None)]
+    assert report.results[0].describe().startswith("FAIL hard survivors.json: records = 12")
 
 
 @pytest.mark.parametrize(
@@ -180,21 +237,27 @@ def test_empty_check_list_passes_vacuously() -> None:
     assert report.all_passed
 
 
+def shipped_report(step: str, variant: str) -> CheckReport:
+    settings = load_settings(SOURCE_ROOT / "config")
+    file = EXAMPLES / f"step{step}_{variant}.json"
+    source = load_step_output(settings, file, step)
+    return run_checks(settings.watcher.checks[step], source.data, Companions(settings, file))
+
+
 def test_every_shipped_check_finds_its_value_in_the_good_example() -> None:
     settings = load_settings(SOURCE_ROOT / "config")
-    assert sorted(settings.watcher.checks, key=int) == sorted(settings.watcher.steps, key=int)
+    assert sorted(settings.watcher.checks, key=step_order) == sorted(settings.watcher.steps, key=step_order)
     for step, checks in settings.watcher.checks.items():
         assert any(c.severity == "hard" for c in checks), f"step {step} has no hard check"
-        document = json.loads((EXAMPLES / f"step{step}_good.json").read_text())
-        for result in run_checks(checks, document).results:
+        assert all(c.source for c in checks), f"step {step}: a shipped check without its source"
+        for result in shipped_report(step, "good").results:
             assert result.passed, f"step {step}: {result.describe()}"
 
 
 def test_every_shipped_bad_example_fails_a_hard_check() -> None:
     settings = load_settings(SOURCE_ROOT / "config")
-    for step, checks in settings.watcher.checks.items():
-        document = json.loads((EXAMPLES / f"step{step}_bad.json").read_text())
-        assert run_checks(checks, document).hard_failed, f"step {step}"
+    for step in settings.watcher.checks:
+        assert shipped_report(step, "bad").hard_failed, f"step {step}"
 
 
 # --- validation when the config loads --------------------------------------------------------------------------
@@ -217,9 +280,11 @@ def with_checks(config_dir: Path, checks: dict[str, Any]) -> None:
 GOOD = {"path": "best.score", "op": ">=", "value": 0.6, "message": "low"}
 BROKEN_CHECKS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown step", {"9": [GOOD]}, "(top level)", "unknown step(s) 9"),
-    ("bad path syntax", {"1": [{**GOOD, "path": "best..score"}]}, "checks.1[0].path", "bad path syntax"),
-    ("path with a dash", {"1": [{**GOOD, "path": "best-score"}]}, "checks.1[0].path", "bad path syntax"),
-    ("bad index", {"1": [{**GOOD, "path": "trials[x].score"}]}, "checks.1[0].path", "bad path syntax"),
+    ("bad path syntax", {"1": [{**GOOD, "path": "best..score"}]}, "checks.1[0].path", "bad JMESPath expression"),
+    ("path with a dash", {"1": [{**GOOD, "path": "best-score"}]}, "checks.1[0].path", "bad JMESPath expression"),
+    ("bad index", {"1": [{**GOOD, "path": "trials[0.score"}]}, "checks.1[0].path", "bad JMESPath expression"),
+    ("unknown step key", {"2.x": [GOOD]}, "(top level)", "unknown step(s) 2.x"),
+    ("enum without values", {"1": [{**GOOD, "op": "in", "value": None}]}, "checks.1[0]", "needs values"),
     ("bad comparator", {"1": [{**GOOD, "op": "=>"}]}, "checks.1[0].op", "'>='"),
     ("no value", {"1": [{**GOOD, "value": None}]}, "checks.1[0]", "needs a value"),
     ("between without range", {"1": [{**GOOD, "op": "between"}]}, "checks.1[0]", "needs range"),

@@ -169,8 +169,9 @@ def test_the_prompt_carries_instructions_summary_checks_and_shape(settings: Sett
         evaluate(settings, server, "1", "bad")
     prompt = server.requests[0]["prompt"]
     assert "step 1 (Window Optimizer)" in prompt
-    assert '"failure_rate":0.297' in prompt  # the summary of the output file
-    assert "FAIL hard best.score" in prompt  # the checks' findings
+    assert '"bidirectional_count":' in prompt  # the summary of the output file
+    assert "FAIL hard div(bidirectional_count, seed_count)" in prompt  # the checks' findings
+    assert "keeps a small share of the tested seeds" in prompt  # the step's instructions
     assert '"decision" (proceed, retry or escalate)' in prompt
 
 
@@ -261,13 +262,16 @@ def test_schema_invalid_output_is_rejected_before_any_server_call(settings: Sett
 
 
 def test_step_is_detected_from_the_output_globs(settings: Settings) -> None:
-    target = settings.path("pipeline_outputs/bidirectional_sieve.json")
-    target.parent.mkdir(parents=True)
+    target = settings.pipeline_path("bidirectional_survivors.json")
     target.write_bytes((EXAMPLES / "step2_good.json").read_bytes())
     assert detect_step(settings, target) == "2"
+    nested = settings.pipeline_path("models/reinforcement/best_model.meta.json")
+    nested.parent.mkdir(parents=True)
+    nested.write_bytes((EXAMPLES / "step5_good.json").read_bytes())
+    assert detect_step(settings, nested) == "5"
 
 
-@pytest.mark.parametrize("step", ["1", "2", "3", "4", "5", "6"])
+@pytest.mark.parametrize("step", ["1", "2", "2.5", "3", "4", "5", "6"])
 def test_a_file_outside_the_globs_is_matched_to_the_one_step_whose_schema_it_fits(
     settings: Settings, step: str
 ) -> None:
@@ -279,14 +283,19 @@ def test_a_file_that_fits_no_glob_and_no_schema_names_the_step_to_give(settings:
         detect_step(settings, EXAMPLES / "step2_invalid.json")
 
 
-def test_oversized_and_unparseable_files_are_input_errors(settings: Settings, tmp_path: Path) -> None:
-    big = tmp_path / "big.json"
-    big.write_text(" " * (settings.watcher.limits.max_file_bytes + 1))
+def test_a_step_output_over_the_request_size_cap_is_judged_and_a_broken_one_is_an_input_error(
+    tmp_path: Path,
+) -> None:
+    # limits.max_file_bytes is for requests: the pipeline decides how large its outputs are.
+    settings = trust_settings(tmp_path)
+    big = tmp_path / "out" / "optimal_window_config.json"
+    big.parent.mkdir()
+    big.write_text((EXAMPLES / "step1_good.json").read_text() + " " * (settings.watcher.limits.max_file_bytes + 1))
+    (big.parent / "bidirectional_survivors.json").write_bytes((EXAMPLES / "bidirectional_survivors.json").read_bytes())
     broken = tmp_path / "broken.json"
     broken.write_text('{"step": 1,')
     with scripted() as server:
-        with pytest.raises(InputError, match=r"larger than limits\.max_file_bytes"):
-            Evaluator(settings, server).evaluate(big, "1")
+        assert Evaluator(settings, server).evaluate(big, "1").decision == "proceed"
         with pytest.raises(InputError, match="invalid JSON at line 1"):
             Evaluator(settings, server).evaluate(broken, "1")
     assert server.requests == []

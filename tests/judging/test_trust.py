@@ -21,10 +21,13 @@ from watcher.judging.evaluator import Evaluator
 
 pytestmark = pytest.mark.timeout(60)
 
-STEPS = ("1", "2", "3", "4", "5", "6")
+STEPS = ("1", "2", "2.5", "3", "4", "5", "6")
 
 
 def labelled(step: str, name: str) -> Path:
+    """A labelled case; step 1's are folders (its config and the survivors its checks read beside it)."""
+    if step == "1":
+        return LABELLED / "step1" / name.removesuffix(".json") / "optimal_window_config.json"
     return LABELLED / f"step{step}" / name
 
 
@@ -47,7 +50,7 @@ def fake_proceed(request: pytest.FixtureRequest) -> Iterator[FakeLlamaServer]:
         ("1", "bad/clear_01.json", "agent_decision"),  # on_hard_failure: retry
         ("2", "bad/clear_01.json", "sieve_analysis"),  # retry, the sieve's own grammar
         ("5", "bad/clear_01.json", "agent_decision"),  # escalate
-        ("6", "bad/missing_01.json", "agent_decision"),  # escalate: a missing value fails its check
+        ("6", "bad/clear_01.json", "agent_decision"),  # escalate: PREDICTION_SKIPPED
     ],
     indirect=["fake_proceed"],
 )
@@ -138,8 +141,10 @@ def test_borderline_mode_does_ask_the_server_about_a_narrow_pass(tmp_path: Path,
 
 CHECK_KEYS = {
     "path",
+    "file",
     "op",
     "value",
+    "values",
     "range",
     "severity",
     "hard_limit",
@@ -164,12 +169,12 @@ def test_the_record_shows_the_checks_the_models_answer_and_the_final_decision(
     checks = record["checks"]
     assert len(checks["results"]) == len(settings.watcher.checks["5"])
     assert all(set(result) == CHECK_KEYS for result in checks["results"])
-    assert checks["hard_failed"][0] == "generalization_gap.auc" and "soft_failed" in checks
+    assert checks["hard_failed"][0] == "signal_quality.signal_status" and "soft_failed" in checks
     assert record["payload"] == json.loads(fake_proceed.content)
     assert set(record["verdict"]) == VERDICT_KEYS
     assert record["verdict"]["model_decision"] == record["payload"]["decision"] == "proceed"
-    assert record["verdict"]["overridden_by"] == "hard_check_failed:generalization_gap.auc"
-    assert record["decision"] == record["verdict"]["decision"] == "escalate"
+    assert record["verdict"]["overridden_by"] == "hard_check_failed:signal_quality.signal_status"
+    assert record["decision"] == record["verdict"]["decision"] == "retry"  # step 5's on_hard_failure
     assert (record["request_id"], record["step"], record["parse_method"]) == ("r-trust", "5", "grammar_constrained")
     assert [a["outcome"] for a in record["attempts"]] == ["valid"]
 

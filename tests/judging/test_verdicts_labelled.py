@@ -1,4 +1,5 @@
-"""The shipped checks judge the labelled step outputs: no bad output proceeds on the checks alone."""
+"""The shipped checks judge the labelled step outputs (the pipeline's real formats): no bad output proceeds on the
+checks alone, and an in-progress output is never judged."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from watcher.config import load_settings
+from watcher.config import load_settings, step_order
 from watcher.core.datadirs import SOURCE_ROOT
 from watcher.judging.checks import run_checks
+from watcher.judging.step_files import Companions, StepNotReady, load_step_output
 from watcher.judging.verdicts import Plan, plan
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,18 +31,38 @@ class Judged:
     shipped: Plan
 
 
+MANIFEST = json.loads((LABELLED / "manifest.json").read_text())
+
+
 def judge_all() -> list[Judged]:
     judged = []
-    for path in sorted(LABELLED.glob("step*/*/*.json")):
-        step, label = path.parts[-3].removeprefix("step"), path.parts[-2]
+    for entry in MANIFEST:
+        if entry["label"] == "in_progress":
+            continue
+        path, step = LABELLED / entry["file"], entry["step"]
         cfg = SETTINGS.watcher.steps[step]
-        report = run_checks(SETTINGS.watcher.checks.get(step, ()), json.loads(path.read_text()))
+        source = load_step_output(SETTINGS, path, step)
+        report = run_checks(SETTINGS.watcher.checks.get(step, ()), source.data, Companions(SETTINGS, path))
         never = plan(cfg.model_copy(update={"ask_model": "never"}), report)
-        judged.append(Judged(path, step, label, path.name.split("_")[0], never, plan(cfg, report)))
+        judged.append(Judged(path, step, entry["label"], entry["kind"], never, plan(cfg, report)))
     return judged
 
 
 JUDGED = judge_all()
+
+
+def test_every_step_has_ten_good_and_ten_bad_outputs() -> None:
+    for step in SETTINGS.watcher.steps:
+        for label in ("good", "bad"):
+            assert sum(j.step == step and j.label == label for j in JUDGED) >= 10, (step, label)
+
+
+def test_in_progress_outputs_are_never_judged() -> None:
+    waiting = [LABELLED / e["file"] for e in MANIFEST if e["label"] == "in_progress"]
+    assert waiting
+    for path in waiting:
+        with pytest.raises(StepNotReady, match="waiting for step 1 to finish"):
+            load_step_output(SETTINGS, path, "1")
 
 
 def name(item: Judged) -> str:
@@ -86,7 +108,7 @@ def test_soft_kind_outputs_fail_only_softly_when_good() -> None:
 
 def test_share_of_good_outputs_that_proceed(capsys: pytest.CaptureFixture[str]) -> None:
     rows = []
-    for step in sorted({j.step for j in JUDGED}, key=int):
+    for step in sorted({j.step for j in JUDGED}, key=step_order):
         good = [j for j in JUDGED if j.step == step and j.label == "good"]
         every = [j for j in JUDGED if j.step == step]
         proceed = sum(j.checks_only.decision == "proceed" for j in good) / len(good)

@@ -90,14 +90,14 @@ class Checked:
 
 
 def check_file(settings: Settings, file: Path, step: str | None) -> Checked | Unreadable:
-    from watcher.judging.step_files import detect_step, load_step_output
+    from watcher.judging.step_files import Companions, detect_step, load_step_output
 
     try:
         chosen = step or detect_step(settings, file)
         output = load_step_output(settings, file, chosen)
     except InputError as error:
         return Unreadable(file, str(error))
-    report = run_checks(settings.watcher.checks.get(chosen, ()), output.data)
+    report = run_checks(settings.watcher.checks.get(chosen, ()), output.data, Companions(settings, file))
     return Checked(file, chosen, output.config, report, plan(output.config, report))
 
 

@@ -19,7 +19,7 @@ from watcher.spool.folders import Spool, SpoolPaths
 from watcher.spool.lock import LOCK_NAME, holder
 
 LAST_DECISIONS = 5
-DAEMON_KEYS = ("started_at", "updated_at", "workers", "in_flight", "queue_depth", "outcomes")
+DAEMON_KEYS = ("started_at", "updated_at", "workers", "in_flight", "queue_depth", "outcomes", "waiting_steps")
 
 
 def register(subparsers: Any) -> None:
@@ -98,10 +98,12 @@ def render(report: dict[str, Any]) -> str:
         ]
     else:
         lines = ["daemon:  not running"]
+    for item in daemon.get("waiting_steps") or []:
+        lines.append(f"waiting: {item['file']}: {item['state']}")
     lines.append(f"server:  {describe_server(server)}")
     counts = ", ".join(f"{name} {n}" for name, n in report["folders"].items())
     lines.append(f"folders: {counts or 'not created yet'}")
-    if report["escalations_waiting"]:
+    if report.get("escalations_waiting"):
         lines.append(f"waiting for a person: {report['escalations_waiting']} (watcher escalations)")
     lines.append("last decisions:" if report["last_decisions"] else "last decisions: none")
     for item in report["last_decisions"]:

@@ -17,7 +17,7 @@ from watcher.config.settings import (
     default_config_dir,
     load_settings,
 )
-from watcher.config.steps import Check, StepConfig
+from watcher.config.steps import Check, StepConfig, StreamSpec, step_order
 
 __all__ = [
     "LLM_CONFIG_FILE",
@@ -31,7 +31,9 @@ __all__ = [
     "ServerConfig",
     "Settings",
     "StepConfig",
+    "StreamSpec",
     "WatcherConfig",
     "default_config_dir",
     "load_settings",
+    "step_order",
 ]

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 from watcher.config.approvals import ApprovalRequired
+from watcher.config.steps import STEP_KEY_PATTERN
 from watcher.errors import PolicyViolation
 
 PARAMETER_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -84,7 +85,7 @@ class JobConfig(JobsBase):
     output: Path = Field(..., description="File the job writes, relative to the root; judged afterwards. Required.")
     judge_step: str = Field(
         ...,
-        pattern=r"^[1-9][0-9]*$",
+        pattern=STEP_KEY_PATTERN,
         description="Pipeline step (a key of `steps`) whose schema, checks and grammar judge the output. Required.",
     )
 

@@ -1,7 +1,8 @@
 """Where the pipeline's steps write, from their ``output_glob``: the folders to watch, and which step a path is.
 
-Globs are relative to the root unless absolute. A path matches a glob with ``fnmatch`` rules (``*`` also crosses
-folders), the same for the daemon's watch and for ``watcher evaluate``/``check``, so both name the same step.
+Globs are relative to ``pipeline_root`` unless absolute. A path matches a glob with ``fnmatch`` rules (``*``
+also crosses folders), the same for the daemon's watch and for ``watcher evaluate``/``check``, so both name the
+same step.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def has_wild_folders(glob: str) -> bool:
 
 def output_folders(settings: Settings) -> tuple[Path, ...]:
     """The folder part (before any wildcard) of every step's output_glob: the places step outputs may live."""
-    return _output_folders(settings.root, tuple(step.output_glob for step in settings.watcher.steps.values()))
+    return _output_folders(settings.pipeline_root, tuple(step.output_glob for step in settings.watcher.steps.values()))
 
 
 @lru_cache(maxsize=64)
@@ -45,7 +46,7 @@ def step_globs(settings: Settings) -> dict[str, str]:
 
 
 def iter_matching_steps(globs: Mapping[str, str], path: str, relative: str) -> Iterator[str]:
-    """Steps whose glob matches ``path`` (absolute) or ``relative`` (to the root), in config order."""
+    """Steps whose glob matches ``path`` (absolute) or ``relative`` (to pipeline_root), in config order."""
     for step, pattern in globs.items():
         if fnmatchcase(path if os.path.isabs(pattern) else relative, pattern):
             yield step
@@ -56,6 +57,6 @@ def steps_for(settings: Settings, file: Path) -> list[str]:
     globs = step_globs(settings)
     found: dict[str, None] = {}
     for candidate in dict.fromkeys((settings.path(file), file.resolve())):
-        relative = os.path.relpath(candidate, settings.root)
+        relative = os.path.relpath(candidate, settings.pipeline_root)
         found |= dict.fromkeys(iter_matching_steps(globs, str(candidate), relative))
     return list(found)

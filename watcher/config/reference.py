@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from watcher.config import Check, LLMServerConfig, ServerConfig, StepConfig, WatcherConfig
+from watcher.config.base import load_model
 from watcher.config.jobs import (
     JobConfig,
     JobsConfig,
@@ -25,6 +26,8 @@ from watcher.config.jobs import (
     ParameterSlot,
     PolicyConfig,
 )
+from watcher.config.steps import step_order
+from watcher.core.datadirs import packaged_dir
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -87,7 +90,51 @@ def render() -> str:
         lines += [f"#### `{file}`: `{prefix or '(top level)'}`", "", "| key | default | meaning |", "|---|---|---|"]
         lines += [f"| {key} | {default} | {text} |" for key, default, text in _rows(prefix, model)]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _shipped_checks())
+
+
+def _threshold(check: Check) -> str:
+    if check.range is not None:
+        text = f"between {check.range[0]:g} and {check.range[1]:g}"
+    elif check.values is not None:
+        text = f"{check.op.replace('_', ' ')} {json.dumps(list(check.values))}"
+    else:
+        text = f"{check.op} {check.value:g}"
+    if check.hard_limit is not None:
+        text += f", hard beyond {check.hard_limit:g}"
+    if check.hard_range is not None:
+        text += f", hard outside {check.hard_range[0]:g}..{check.hard_range[1]:g}"
+    return text
+
+
+def _code(text: str) -> str:
+    """Inline code; a JMESPath literal has backticks of its own, so such a span is fenced with two."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _shipped_checks() -> list[str]:
+    """The shipped profile's checks with where each threshold comes from (the pipeline's file:line)."""
+    shipped = load_model(packaged_dir("config") / "watcher.json", WatcherConfig)
+    lines = [
+        "#### Shipped step checks (`config/watcher.json` `checks`), with their sources",
+        "",
+        "Sources are files of the pipeline (mmercalde/prng_cluster_public); where its sources disagree, the "
+        "source names the one followed and why.",
+        "",
+        "| step | value | threshold | severity | source |",
+        "|---|---|---|---|---|",
+    ]
+    for step in sorted(shipped.checks, key=step_order):
+        for check in shipped.checks[step]:
+            value = f"`{check.file}`: {_code(check.path)}" if check.file else _code(check.path)
+            row = (f"{step} {shipped.steps[step].name}", value, _threshold(check), check.severity, check.source)
+            lines.append("| " + " | ".join(_cell(cell) for cell in row) + " |")
+    lines.append("")
+    return lines
 
 
 def replace_block(text: str, block: str) -> str:

@@ -17,7 +17,7 @@ from watcher.config.base import Frozen, load_model
 from watcher.config.jobs import JobsConfig, LearningLoopConfig, PolicyConfig
 from watcher.config.pipeline import NotifyConfig, PipelineConfig, policy_from_file
 from watcher.config.server import LLM_CONFIG_FILE, LLMServerConfig, ServerConfig
-from watcher.config.steps import Check, StepConfig
+from watcher.config.steps import STEP_KEY_PATTERN, Check, StepConfig
 from watcher.core.datadirs import packaged_dir
 from watcher.errors import ConfigError
 
@@ -85,8 +85,13 @@ class WatcherConfig(Frozen):
     """The file ``config/watcher.json``."""
 
     folders: Folders = Field(default_factory=Folders, description="Where files live.")
-    steps: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]*$")], StepConfig] = Field(
-        description="Pipeline steps by number."
+    pipeline_root: Path = Field(
+        Path("."),
+        description="The pipeline's root folder, where it writes its outputs; step output_glob and check file "
+        "paths are relative to it. Relative to the root (the folder that holds config/).",
+    )
+    steps: dict[Annotated[str, Field(pattern=STEP_KEY_PATTERN)], StepConfig] = Field(
+        description='Pipeline steps by number as the pipeline names them: "1", "2.5".'
     )
     checks: dict[str, tuple[Check, ...]] = Field(
         default_factory=dict, description="Deterministic checks per step number."
@@ -131,6 +136,16 @@ class Settings:
         """A path from the config, made absolute against the root."""
         candidate = Path(relative).expanduser()
         return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def pipeline_root(self) -> Path:
+        """Where the pipeline writes: step output globs and check files are relative to it."""
+        return Path(os.path.normpath(self.path(self.watcher.pipeline_root)))
+
+    def pipeline_path(self, relative: Path | str) -> Path:
+        """A path of the pipeline's, made absolute against pipeline_root."""
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else self.pipeline_root / candidate
 
     def server(self, name: str = "primary") -> ServerConfig:
         try:

@@ -5,12 +5,74 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import jmespath
+from jmespath.exceptions import JMESPathError
 from pydantic import Field, field_validator, model_validator
 
 from watcher.config.base import Frozen
 
-# A dotted path into a JSON document: names and [index] parts, e.g. ``metrics.trials[0].score``.
-CHECK_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*$")
+# A step key: a number as the pipeline names its steps, "1", "12" or "2.5".
+STEP_KEY_PATTERN = r"^[1-9][0-9]*(\.[0-9]+)?$"
+STEP_KEY_RE = re.compile(STEP_KEY_PATTERN)
+# A plain dotted field name inside one record of a streamed array: ``features`` or ``metadata.prng_type``.
+FIELD_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def step_order(step: str) -> tuple[int, ...]:
+    """Sort key of a step key: "2" < "2.5" < "3" < "10" (numbers part by part, not as text)."""
+    return tuple(int(part) for part in step.split("."))
+
+
+def compile_expression(value: str) -> str:
+    """A JMESPath expression, checked when the config loads so a typo is a config error, not a failed check."""
+    try:
+        jmespath.compile(value)
+    except JMESPathError as exc:
+        raise ValueError(f"bad JMESPath expression {value!r}: {exc}") from None
+    return value
+
+
+class StreamField(Frozen):
+    """One value aggregated over every record of a streamed array."""
+
+    path: str = Field(
+        description="Dotted field name inside a record. A number is aggregated as count/min/mean/max; an object "
+        "or array by its length; a text by its distinct values (up to 20)."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _syntax(cls, value: str) -> str:
+        if not FIELD_PATH_RE.match(value):
+            raise ValueError(f"bad field path {value!r}: names joined by dots")
+        return value
+
+
+class ShareRule(Frozen):
+    """Share of the records whose field compares true, e.g. the share of seeds scoring at least 0.5."""
+
+    path: str = Field(description="Dotted field name inside a record.")
+    op: Literal[">=", "<=", ">", "<", "==", "!="] = Field(description="Comparison.")
+    value: float | str | bool | None = Field(description="Compared with the field's value.")
+
+    @field_validator("path")
+    @classmethod
+    def _syntax(cls, value: str) -> str:
+        return StreamField._syntax(value)
+
+
+class StreamSpec(Frozen):
+    """A step output that is one large JSON array of records, summarised by streaming, never loaded whole.
+
+    The checks and the model see the summary: ``records`` (count), ``fields.<name>`` ({count, missing,
+    not_number, min, mean, max, std} for numbers, {count, missing, min, mean, max} of the length for objects and arrays,
+    {count, values} for texts), ``shares.<name>`` (fraction 0..1), ``sample`` (the first records, which are
+    also what the schema's ``items`` is checked on) and ``aggregated`` (a sentence saying what was read).
+    """
+
+    fields: dict[str, StreamField] = Field(default_factory=dict, description="Name -> field aggregated.")
+    shares: dict[str, ShareRule] = Field(default_factory=dict, description="Name -> share of matching records.")
+    sample: int = Field(3, ge=1, le=50, description="First records kept whole, schema-checked and shown.")
 
 
 class StepConfig(Frozen):
@@ -37,15 +99,42 @@ class StepConfig(Frozen):
     min_confidence: float = Field(
         0.0, ge=0, le=1, description="A model decision below this confidence becomes escalate."
     )
-    instructions: str = Field("", description="Extra instructions for the model about this step.")
+    instructions: str = Field("", description="What a good and a bad result of this step is, for the model.")
+    ready_when: str | None = Field(
+        None,
+        description="JMESPath expression on the output; the file is judged only once it is true (e.g. "
+        "`status == 'complete'`). Until then the file is waiting for its step to finish: no model call, no "
+        "rejection. null: a file is ready as soon as it parses.",
+    )
+    stream: StreamSpec | None = Field(
+        None, description="Set for an output that is one large JSON array: summarised by streaming."
+    )
+
+    @field_validator("ready_when")
+    @classmethod
+    def _ready_syntax(cls, value: str | None) -> str | None:
+        return value if value is None else compile_expression(value)
 
 
 class Check(Frozen):
-    """A deterministic threshold on one value of a step output."""
+    """A deterministic threshold on one value of a step output, or on a value derived from it."""
 
-    path: str = Field(description="Dotted path into the output, e.g. `metrics.best_score` or `trials[0].x`.")
-    op: Literal[">=", "<=", ">", "<", "==", "!=", "between"] = Field(description="Comparison.")
-    value: float | None = Field(None, description="Threshold for every op but `between`.")
+    path: str = Field(
+        description="JMESPath expression on the output: a dotted path (`training_metrics.r2`), or a derived "
+        "value: `div(a, b)` (a ratio), `length(x)`, `min(x[*].score)`, `avg(...)`, `share(x, 'score >= `0.5`')` "
+        "(fraction of records matching). On a streamed output it reads the summary (`records`, "
+        "`fields.score.mean`, `shares.<name>`)."
+    )
+    file: str | None = Field(
+        None,
+        description="Read a second file of the step instead, relative to the judged file's folder (e.g. "
+        "`bidirectional_survivors.json` beside step 1's config). A streamed step's file is read as its summary.",
+    )
+    op: Literal[">=", "<=", ">", "<", "==", "!=", "between", "in", "not_in"] = Field(description="Comparison.")
+    value: float | None = Field(None, description="Threshold for `>=`, `<=`, `>`, `<`, `==`, `!=`.")
+    values: tuple[str | float | bool, ...] | None = Field(
+        None, description="Allowed (`in`) or forbidden (`not_in`) values, e.g. enum values of `status`."
+    )
     range: tuple[float, float] | None = Field(None, description="[low, high], inclusive, for `between`.")
     severity: Literal["hard", "soft"] = Field("hard", description="hard: a failure can never proceed.")
     hard_limit: float | None = Field(
@@ -58,19 +147,25 @@ class Check(Frozen):
         description="Soft `between` checks: a value outside this wider [low, high] fails the check as hard.",
     )
     message: str = Field(description="What it means when the check fails.")
+    source: str = Field(
+        "",
+        description="Where the threshold comes from (a file:line of the pipeline's code or docs), and which "
+        "source was followed where they disagree.",
+    )
 
     @field_validator("path")
     @classmethod
     def _path_syntax(cls, value: str) -> str:
-        if not CHECK_PATH_RE.match(value):
-            raise ValueError(f"bad path syntax {value!r}: use names and [index], joined by dots")
-        return value
+        return compile_expression(value)
 
     @model_validator(mode="after")
     def _operand(self) -> Check:
         if self.op == "between":
             if self.range is None or self.range[0] > self.range[1]:
                 raise ValueError("op 'between' needs range [low, high] with low <= high")
+        elif self.op in ("in", "not_in"):
+            if not self.values:
+                raise ValueError(f"op {self.op!r} needs values [...]")
         elif self.value is None:
             raise ValueError(f"op {self.op!r} needs a value")
         self._check_hard_tier()
@@ -86,7 +181,7 @@ class Check(Frozen):
             self._check_hard_range()
         elif self.hard_range is not None:
             raise ValueError(f"hard_range belongs to op 'between'; op {self.op!r} takes hard_limit")
-        elif self.op in ("==", "!="):
+        elif self.op in ("==", "!=", "in", "not_in"):
             raise ValueError(f"op {self.op!r} has no side to fail on: it takes no hard_limit")
         else:
             self._check_hard_limit()

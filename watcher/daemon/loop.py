@@ -309,7 +309,10 @@ class Daemon:
         return False
 
     def load(self) -> Load:
-        return Load(queue_depth=self.queue_depth, in_flight=self.slots.active, workers=self.workers)
+        waiting = tuple((str(path), step) for path, step in self.scheduler.waiting_steps.items())
+        return Load(
+            queue_depth=self.queue_depth, in_flight=self.slots.active, workers=self.workers, waiting_steps=waiting
+        )
 
     @property
     def queue_depth(self) -> int:

@@ -33,6 +33,11 @@ class Metrics:
         self._buckets = [0] * len(BUCKETS)
         self._count = 0
         self._sum = 0.0
+        self.waiting: dict[str, int] = {}
+
+    def set_waiting(self, steps: Mapping[str, int]) -> None:
+        """Per step key, how many of its outputs wait for the step to finish."""
+        self.waiting = dict(steps)
 
     def outcome(self, name: str) -> None:
         self.outcomes[name] += 1
@@ -67,6 +72,12 @@ class Metrics:
         ]
         for name, value in sorted(gauges.items()):
             lines += [f"# TYPE watcher_{name} gauge", f"watcher_{name} {value:g}"]
+        lines += [
+            "# HELP watcher_step_outputs_waiting Step outputs not judged yet: their step has not finished.",
+            "# TYPE watcher_step_outputs_waiting gauge",
+            # A step key is a label value ("2.5"), never part of a metric name.
+            *(f'watcher_step_outputs_waiting{{step="{k}"}} {v}' for k, v in sorted(self.waiting.items())),
+        ]
         for key, (metric, kind, text) in SERVER_KEYS.items():
             reported = server.get(key)
             if isinstance(reported, bool | int | float):

@@ -4,7 +4,10 @@ Runs on the main loop's thread only, so its bookkeeping needs no locks. Rules ke
 - a request is claimed only after it parsed and validated (a half-written file is never moved);
 - one job per request id at a time: a second file with an id in flight waits, then finds the decision and is
   archived as a duplicate; an id whose decision exists is never judged again;
-- at most ``capacity`` jobs are queued or running; the rest wait in the spool, unclaimed.
+- at most ``capacity`` jobs are queued or running; the rest wait in the spool, unclaimed;
+- a step output is hashed by streaming, with no size cap (the cap is for requests); one whose step is still
+  rewriting it (its ``ready_when`` is false) waits: no job, no rejection, listed in ``waiting_steps``, and is
+  offered again when its next version settles.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from watcher.core.jsondoc import decode_json
 from watcher.daemon.approvals import offer_approval
 from watcher.daemon.execute import Job, Outcome, rule_of
 from watcher.daemon.metrics import Metrics
+from watcher.daemon.step_reading import read_step_output
 from watcher.errors import InputError, PolicyViolation
 from watcher.intake.readiness import Settler, signature
 from watcher.intake.roles import APPROVAL, REQUEST, WatchSet
@@ -60,6 +64,7 @@ class Scheduler:
         self.settler = Settler(intake.settle_sec, intake.invalid_grace_sec)
         self.configure(settings, judge)
         self.inflight: dict[str, Job] = {}
+        self.waiting_steps: dict[Path, str] = {}  # step outputs whose step has not finished: path -> step
         self.held: dict[str, list[Job]] = {}
         self.backlog: deque[Job] = deque()
         self._retries: list[tuple[float, int, Job]] = []
@@ -138,6 +143,10 @@ class Scheduler:
         role = self.watchset.role(path)
         if role is None:  # no longer ours after a reload
             self.settler.done(path)
+            self.waiting_steps.pop(path, None)
+            return
+        if role not in (REQUEST, APPROVAL):
+            self._offer_step_output(path, role, now)
             return
         try:
             data, info = read_regular(path, self.settings.watcher.limits.max_file_bytes)
@@ -147,12 +156,10 @@ class Scheduler:
         except InputError as exc:
             self._reject_unread(path, role, exc)
             return
-        if role == REQUEST:
-            self._offer_request(path, data, info, now)
-        elif role == APPROVAL:
+        if role == APPROVAL:
             offer_approval(self, path, data, info, now)
         else:
-            self._offer_step_output(path, role, data, info, now)
+            self._offer_request(path, data, info, now)
 
     def _offer_request(self, path: Path, data: bytes, info: os.stat_result, now: float) -> None:
         try:
@@ -187,14 +194,25 @@ class Scheduler:
             self._reject(claimed, exc)
             return []
 
-    def _offer_step_output(self, path: Path, step: str, data: bytes, info: os.stat_result, now: float) -> None:
+    def _offer_step_output(self, path: Path, step: str, now: float) -> None:
         try:
-            decode_json(data, path)
-        except InputError as exc:
-            if self.settler.failed(path, now):
-                self._step_error(path, step, sha256_hex(data), exc, signature(info))
+            found = read_step_output(self.settings, path, step)
+        except FileNotFoundError:
+            self.settler.done(path)
+            self.waiting_steps.pop(path, None)
             return
-        sha = sha256_hex(data)
+        except InputError as exc:
+            self._reject_unread(path, step, exc)
+            return
+        sha, info = found.sha256, found.info
+        if found.error is not None:
+            if self.settler.failed(path, now):
+                self._step_error(path, step, sha, found.error, signature(info))
+            return
+        if not found.ready:
+            self._wait_for_step(path, step, info)
+            return
+        self.waiting_steps.pop(path, None)
         request_id = step_output_id(step, sha)
         self.settler.done(path)
         if request_id in self.seen:
@@ -205,6 +223,14 @@ class Scheduler:
         fields = {"type": STEP_REQUEST, "id": request_id, "step": step, "file": self.watchset.relative(path)}
         request = Request(request_id, STEP_REQUEST, spec.model.model_validate(fields), sha, spec)
         self._start(self._job("step_output", path, request, path.name, sig=signature(info)))
+
+    def _wait_for_step(self, path: Path, step: str, info: os.stat_result) -> None:
+        """Not judged, not rejected, not remembered as seen: the next version (a new signature) is offered."""
+        if path not in self.waiting_steps:
+            logger.info("{}: waiting for step {} to finish", path, step)
+            self.metrics.outcome("waiting")
+        self.waiting_steps[path] = step
+        self.settler.done(path, signature(info))
 
     def _job(self, kind: str, path: Path, request: Request, source: str, **extra: object) -> Job:
         return Job(kind, path, request, source, self.settings, self.judge, **extra)  # type: ignore[arg-type]

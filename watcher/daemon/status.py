@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ class Load:
     queue_depth: int
     in_flight: int
     workers: int
+    waiting_steps: tuple[tuple[str, str], ...] = ()  # (file, step): outputs whose step has not finished
 
 
 class StateWriter:
@@ -87,6 +89,10 @@ class StateWriter:
             "in_flight": load.in_flight,
             "queue_depth": load.queue_depth,
             "outcomes": dict(self.metrics.outcomes),
+            "waiting_steps": [
+                {"file": file, "step": step, "state": f"waiting for step {step} to finish"}
+                for file, step in load.waiting_steps
+            ],
             "server": self._server,
         }
 
@@ -115,6 +121,7 @@ class StateWriter:
         load = self._load()
         gauges = {"queue_depth": float(load.queue_depth), "workers": float(load.workers)}
         gauges["in_flight"] = float(load.in_flight)
+        self.metrics.set_waiting(Counter(step for _, step in load.waiting_steps))
         try:
             atomic_write_json(self.folder / STATUS_NAME, self.snapshot(state, load), durable=False)
             self.metrics.write(self.folder / METRICS_NAME, gauges, self._server)

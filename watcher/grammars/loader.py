@@ -33,6 +33,7 @@ GRAMMAR_FILES: dict[str, str] = {
 DEFAULT_STEP_GRAMMARS: dict[str, str] = {
     "1": "agent_decision",
     "2": "sieve_analysis",
+    "2.5": "agent_decision",
     "3": "agent_decision",
     "4": "agent_decision",
     "5": "agent_decision",

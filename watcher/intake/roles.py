@@ -19,7 +19,8 @@ class WatchSet:
         self.requests = settings.path(settings.watcher.folders.requests)
         self._requests = str(self.requests)
         self.root = settings.root
-        # step number -> glob of its output files, relative to the root unless absolute
+        self.pipeline_root = settings.pipeline_root
+        # step number -> glob of its output files, relative to pipeline_root unless absolute
         self.step_globs = step_globs(settings)
         self._folders = self._watch_folders(settings)
         approval = settings.watcher.pipeline.approval_file
@@ -33,7 +34,7 @@ class WatchSet:
         """Folder -> recursive. Step output folders are watched down to the first wildcard of their glob."""
         folders = {settings.path(settings.watcher.folders.requests): False}
         for cfg in settings.watcher.steps.values():
-            folder = settings.path(fixed_prefix(cfg.output_glob))
+            folder = settings.pipeline_path(fixed_prefix(cfg.output_glob))
             folders[folder] = folders.get(folder, False) or has_wild_folders(cfg.output_glob)
         return folders
 
@@ -51,7 +52,7 @@ class WatchSet:
             return APPROVAL
         if name.startswith(".") or name.endswith(IGNORED_SUFFIXES):
             return None
-        return next(iter_matching_steps(self.step_globs, text, self.relative(path)), None)
+        return next(iter_matching_steps(self.step_globs, text, self.pipeline_relative(path)), None)
 
     def step_outputs(self) -> list[Path]:
         """Every existing step output file, and the approval file (the start-up scan and the rescan)."""
@@ -59,9 +60,15 @@ class WatchSet:
         if self.approval is not None and self.approval.exists():
             found[self.approval] = None
         for pattern in self.step_globs.values():
-            for name in sorted(glob.glob(pattern, root_dir=self.root, recursive=True)):
-                found[self.root / name] = None
+            for name in sorted(glob.glob(pattern, root_dir=self.pipeline_root, recursive=True)):
+                found[self.pipeline_root / name] = None
         return list(found)
+
+    def pipeline_relative(self, path: Path) -> str:
+        """What a step's output_glob is matched against: the path relative to pipeline_root when inside it."""
+        if path.is_relative_to(self.pipeline_root):
+            return str(path.relative_to(self.pipeline_root))
+        return str(path)
 
     def relative(self, path: Path) -> str:
         """How a request names the file: relative to the root when inside it."""

@@ -1,14 +1,21 @@
 """Deterministic checks on a step output: the configured thresholds, evaluated without any model.
 
-Each :class:`~watcher.config.Check` names a value by a dotted path (``metrics.validation.auc``,
-``top_trials[0].score``), a comparison and a threshold. :func:`run_checks` evaluates every check against a parsed
-document and returns a :class:`CheckReport` with one :class:`CheckResult` per check, in config order.
+Each :class:`~watcher.config.Check` names a value by a JMESPath expression, a comparison and a threshold. A plain
+dotted path (``training_metrics.r2``, ``trials[0].score``) is a JMESPath expression too; derived values use its
+functions (``length``, ``min``, ``max``, ``avg``, ``sum``) and two of ours: ``div(a, b)`` for a ratio of two fields
+and ``share(array, 'condition')`` for the fraction of records matching a condition. JMESPath is a specified,
+well-kept language with a maintained Python implementation, so the config gains ratios, aggregates and filters
+without a hand-written parser. A check may read a second file of the step (``file``), given by the caller.
+:func:`run_checks` evaluates every check and returns a :class:`CheckReport` with one :class:`CheckResult` per
+check, in config order.
 
 A result's ``margin`` says how far the value clears its threshold, relative to the threshold: positive when it
 passes, negative when it fails. For ``>=`` / ``>`` it is ``(actual - value) / |value|``, for ``<=`` / ``<`` it is
 ``(value - actual) / |value|``, for ``between`` the smaller of the two margins to ``low`` and ``high``. A
 threshold of 0 has no relative scale, so the margin is the absolute difference. ``==`` and ``!=`` are exact and
-have no margin. A path that is not in the document, or a value that is not a finite number, fails the check.
+have no margin; ``in`` / ``not_in`` compare with a list of allowed or forbidden values (enums such as ``status``) and
+have no margin. A path that is not in the document (or is null), or a value that is not a finite number, fails
+the check.
 
 A soft check may carry a hard tier (``hard_limit``, or ``hard_range`` for ``between``), the warn-and-fail pair of
 thresholds that monitoring users know: a value that misses ``value`` but not the hard tier is a soft failure, left
@@ -18,20 +25,25 @@ result's ``severity`` is the effective one. A missing value stays a soft failure
 
 from __future__ import annotations
 
+import json
 import math
 import operator
-import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
+import jmespath
+from jmespath import functions
+from jmespath.exceptions import JMESPathError
+from jmespath.parser import ParsedResult
 from pydantic import BaseModel, ConfigDict, computed_field, model_validator
 
 from watcher.config import Check
 
 Status = Literal["passed", "failed", "missing", "not_a_number"]
+# A check's second file, by its ``file`` name: (found, document); absent files are (False, None).
+Companion = Callable[[str], tuple[bool, Any]]
 
-_SEGMENT_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
-_INDEX_RE = re.compile(r"\[(\d+)\]")
 _ZERO_SCALE = 1e-12
 _SHOWN_CHARS = 80
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
@@ -50,8 +62,10 @@ class CheckResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
+    file: str | None = None
     op: str
     value: float | None
+    values: tuple[str | float | bool, ...] | None = None
     range: tuple[float, float] | None
     severity: Literal["hard", "soft"]
     hard_limit: float | None = None
@@ -59,20 +73,27 @@ class CheckResult(BaseModel):
     message: str
     status: Status
     passed: bool
-    actual: float | int | str | bool | None
+    actual: bool | int | float | str | None
     margin: float | None
 
     def describe(self) -> str:
         """One line for people and prompts, e.g. ``FAIL hard best.score = 0.54, needs >= 0.6: <message>``."""
         head = "PASS" if self.passed else "FAIL"
-        need = f"between {self.range[0]:g} and {self.range[1]:g}" if self.range else f"{self.op} {self.value:g}"
+        if self.range:
+            need = f"between {self.range[0]:g} and {self.range[1]:g}"
+        elif self.values is not None:
+            need = f"{self.op.replace('_', ' ')} {json.dumps(list(self.values))}"
+        else:
+            need = f"{self.op} {self.value:g}"
         if self.status == "missing":
             got = "is missing"
         elif self.status == "not_a_number":
             got = f"= {self.actual!r} (not a number)"
         else:
-            got = f"= {self.actual:g}" if isinstance(self.actual, int | float) else f"= {self.actual!r}"
-        text = f"{head} {self.severity} {self.path} {got}, needs {need}"
+            numeric = isinstance(self.actual, int | float) and not isinstance(self.actual, bool)
+            got = f"= {self.actual:g}" if numeric else f"= {json.dumps(self.actual)}"
+        where = f"{self.file}: " if self.file else ""
+        text = f"{head} {self.severity} {where}{self.path} {got}, needs {need}"
         if self.margin is not None:
             text += f" (margin {self.margin:+.3f})"
         if self.hard_range is not None:
@@ -121,16 +142,36 @@ class CheckReport(BaseModel):
         return [r.describe() for r in self.results]
 
 
-def run_checks(checks: Sequence[Check], document: Any) -> CheckReport:
-    """Evaluate ``checks`` against a parsed JSON document; never raises for anything inside the document."""
-    return CheckReport(results=tuple(evaluate(check, document) for check in checks))
+def _no_companion(file: str) -> tuple[bool, Any]:
+    return False, None
 
 
-def evaluate(check: Check, document: Any) -> CheckResult:
-    found, raw = lookup(document, check.path)
-    base = check.model_dump(include={"path", "op", "value", "range", "hard_limit", "hard_range", "message"})
+def run_checks(checks: Sequence[Check], document: Any, companion: Companion = _no_companion) -> CheckReport:
+    """Evaluate ``checks`` against a parsed JSON document (or a second file from ``companion``); never raises for
+    anything inside a document."""
+    return CheckReport(results=tuple(evaluate(check, document, companion) for check in checks))
+
+
+_FIELDS = {"path", "file", "op", "value", "values", "range", "hard_limit", "hard_range", "message"}
+
+
+def evaluate(check: Check, document: Any, companion: Companion = _no_companion) -> CheckResult:
+    found, raw = companion(check.file) if check.file is not None else (True, document)
+    if found:
+        found, raw = lookup(raw, check.path)
+    base = check.model_dump(include=_FIELDS)
     if not found:
         return CheckResult(**base, severity=check.severity, status="missing", passed=False, actual=None, margin=None)
+    if check.op in ("in", "not_in"):
+        passed = is_among(raw, check.values or ()) == (check.op == "in")
+        return CheckResult(
+            **base,
+            severity=check.severity,
+            status="passed" if passed else "failed",
+            passed=passed,
+            actual=shown(raw),
+            margin=None,
+        )
     if not is_number(raw):
         return CheckResult(
             **base, severity=check.severity, status="not_a_number", passed=False, actual=shown(raw), margin=None
@@ -162,28 +203,43 @@ def beyond_hard_tier(check: Check, actual: float) -> bool:
 
 
 def lookup(document: Any, path: str) -> tuple[bool, Any]:
-    """``(True, value)`` at a dotted path with ``[index]`` parts, or ``(False, None)`` when any part is absent."""
-    current = document
-    for key in split_path(path):
-        if isinstance(key, int):
-            if not isinstance(current, list) or key >= len(current):
-                return False, None
-        elif not isinstance(current, dict) or key not in current:
-            return False, None
-        current = current[key]
-    return True, current
+    """``(True, value)`` of a JMESPath expression, or ``(False, None)`` when it finds nothing (absent or null)."""
+    try:
+        value = _compiled(path).search(document, options=_OPTIONS)
+    except JMESPathError:  # e.g. a function given the wrong type by this document: the value is not there
+        return False, None
+    return (value is not None), value
 
 
-def split_path(path: str) -> list[str | int]:
-    """``a.b[0][2].c`` -> ``["a", "b", 0, 2, "c"]``; the syntax was validated when the config loaded."""
-    keys: list[str | int] = []
-    for segment in path.split("."):
-        match = _SEGMENT_RE.fullmatch(segment)
-        if match is None:
-            raise ValueError(f"bad path syntax {path!r} at {segment!r}")
-        keys.append(match.group(1))
-        keys.extend(int(index) for index in _INDEX_RE.findall(match.group(2)))
-    return keys
+@lru_cache(maxsize=512)
+def _compiled(path: str) -> ParsedResult:
+    return jmespath.compile(path)
+
+
+def is_among(raw: Any, values: Sequence[str | float | bool]) -> bool:
+    """``raw in values`` where true is not 1 and 1 is not true (JSON keeps booleans and numbers apart)."""
+    return any(isinstance(raw, bool) == isinstance(v, bool) and raw == v for v in values)
+
+
+class _Functions(functions.Functions):
+    """JMESPath has no arithmetic; these two are what step checks need beyond its built-in aggregates."""
+
+    @functions.signature({"types": ["number", "null"]}, {"types": ["number", "null"]})
+    def _func_div(self, numerator: float | None, denominator: float | None) -> float | None:
+        # null (absent) when either side is absent or the denominator is 0: the check then reports "missing".
+        if numerator is None or not denominator:
+            return None
+        return numerator / denominator
+
+    @functions.signature({"types": ["array"]}, {"types": ["string"]})
+    def _func_share(self, items: list[Any], condition: str) -> float | None:
+        if not items:
+            return None
+        test = _compiled(condition)
+        return sum(1 for item in items if test.search(item, options=_OPTIONS)) / len(items)
+
+
+_OPTIONS = jmespath.Options(custom_functions=_Functions())
 
 
 def is_number(raw: Any) -> bool:
@@ -208,6 +264,8 @@ def compare(check: Check, actual: float) -> bool:
     if check.op == "between":
         assert check.range is not None  # guaranteed by Check's validator
         return check.range[0] <= actual <= check.range[1]
+    if check.op in ("in", "not_in"):
+        return is_among(actual, check.values or ()) == (check.op == "in")
     assert check.value is not None  # guaranteed by Check's validator
     return _COMPARISONS[check.op](actual, check.value)
 

@@ -2,8 +2,9 @@
 
 evaluate(file)
   -> step from --step or the config's output globs
-  -> read (size cap) -> JSON -> the step's JSON Schema       invalid: SchemaViolation, no model call
-  -> checks.run_checks -> verdicts.plan
+  -> read (or, for a streamed step, a summary by streaming) -> ready_when -> the step's JSON Schema
+                                                  not ready: StepNotReady; invalid: SchemaViolation; no model call
+  -> checks.run_checks (a check may read a second file of the step) -> verdicts.plan
   -> if the plan needs the model: lease.ensure_running(); with lease.in_use(): Asker.ask(...)
   -> verdicts.combine -> DecisionRecord
 """
@@ -24,7 +25,7 @@ from watcher.judging.asking import Asker, ModelAnswer
 from watcher.judging.checks import CheckReport, run_checks
 from watcher.judging.prompts import in_turns, step_prompt, summarize, turn_format
 from watcher.judging.records import EvaluationRecord, Timings
-from watcher.judging.step_files import StepOutput, detect_step, load_step_output
+from watcher.judging.step_files import Companions, StepOutput, detect_step, load_step_output
 from watcher.llm.client import LlamaClient, ServerProps
 from watcher.llm.lease import ServerLease
 
@@ -43,7 +44,8 @@ class Evaluator:
     def evaluate(self, file: Path, step: str | None = None, *, request_id: str | None = None) -> EvaluationRecord:
         started = time.monotonic()
         source = load_step_output(self.settings, file, step or detect_step(self.settings, file))
-        report = run_checks(self.settings.watcher.checks.get(source.step, ()), source.data)
+        checks = self.settings.watcher.checks.get(source.step, ())
+        report = run_checks(checks, source.data, Companions(self.settings, source.file))
         planned = verdicts.plan(source.config, report)
         answer = self.ask_model(source, report, request_id) if planned.ask_model else None
         decision = getattr(answer.payload, "decision", None) if answer else None
@@ -60,6 +62,8 @@ class Evaluator:
     def ask_model(self, source: StepOutput, report: CheckReport, request_id: str | None) -> ModelAnswer:
         grammar = load_grammar(grammar_for_step(self.settings, source.step))
         summary = summarize(source.data, self.settings.watcher.limits.summary_chars)
+        if source.config.stream is not None:
+            summary = f"(a summary of the file, not the file: {source.data['aggregated']})\n{summary}"
         findings = "\n".join(report.lines())
         # Held around the start too: the idle stop must not take the server between start and request.
         with self.lease.in_use(), self._client() as client:
@@ -103,6 +107,7 @@ class Evaluator:
             step_name=source.config.name,
             source_file=str(source.file),
             source_sha256=source.sha256,
+            unknown_keys=list(source.unknown_keys),
             decision=verdict.decision,
             confidence=verdict.model_confidence,
             parse_method=answer.parse_method if answer else "checks_only",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from watcher.config import Settings
+from watcher.config import Settings, step_order
 from watcher.core.datadirs import schema_path
 from watcher.errors import GrammarError
 from watcher.grammars.gbnf import parse
@@ -53,7 +53,7 @@ def check_grammar(name: str, compile_with: Callable[[str], None] | None) -> Chec
 
 def check_steps(settings: Settings) -> Iterable[CheckRow]:
     """Every configured step names a known grammar whose file exists and whose answers carry a decision."""
-    for step in sorted(settings.watcher.steps, key=int):
+    for step in sorted(settings.watcher.steps, key=step_order):
         name = grammar_for_step(settings, step)
         if name not in GRAMMAR_FILES:
             yield CheckRow(f"step {step}", False, f"grammar {name!r} is not one of {', '.join(GRAMMAR_FILES)}")

@@ -76,6 +76,10 @@ class EvaluationRecord(RecordHead):
     step_name: str
     source_file: str
     source_sha256: str
+    unknown_keys: list[str] = Field(
+        default_factory=list,
+        description="Key paths of the output its schema does not name: accepted, listed so a new key is seen.",
+    )
     confidence: float | None = Field(ge=0, le=1, description="The model's confidence; null without a model.")
     parse_method: ParseMethod
     fallback_reason: str | None = Field(description="Why the step's grammar did not produce the answer.")

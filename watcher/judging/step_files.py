@@ -3,34 +3,47 @@
 The step of a file is decided here and nowhere else: first by the steps' ``output_glob`` (what the daemon's
 watch uses too, through :func:`watcher.config.outputs.steps_for`), then, for a copy kept elsewhere, by the one step
 whose schema the file matches.
+
+Step outputs are never rejected for their size (``limits.max_file_bytes`` is for requests): an output whose step
+has a ``stream`` spec is summarised by streaming (:mod:`watcher.judging.streaming`), any other is read whole.
+Its schema names the keys a judgement uses; keys it does not name are accepted and listed (``unknown_keys``), as
+the pipeline adds keys from release to release. A step's ``ready_when`` says when a file rewritten while the step
+runs is finished: before that, :class:`StepNotReady`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from watcher.config import Settings, StepConfig
+from watcher.config import Settings, StepConfig, StreamSpec
 from watcher.config.outputs import steps_for
 from watcher.core.datadirs import schema_path
 from watcher.core.ids import sha256_hex
 from watcher.core.jsondoc import decode_json, load_validator, schema_errors
-from watcher.errors import InputError, SchemaViolation
+from watcher.errors import InputError, SchemaViolation, StepNotReady
+from watcher.judging.checks import lookup
+from watcher.judging.streaming import summarize_array
+
+MAX_UNKNOWN_KEYS = 50
 
 
 @dataclass(frozen=True)
 class StepOutput:
-    """A step output file that matched its schema."""
+    """A step output file that matched its schema (for a streamed step: its summary, which the checks read)."""
 
     step: str
     config: StepConfig
     file: Path
     data: Any
     sha256: str
+    unknown_keys: tuple[str, ...] = ()
 
 
 def detect_step(settings: Settings, file: Path) -> str:
@@ -49,10 +62,17 @@ def detect_step(settings: Settings, file: Path) -> str:
 
 
 def steps_whose_schema_matches(settings: Settings, file: Path) -> list[str]:
-    """Read once; a file that cannot be read or parsed raises its own InputError rather than matching nothing."""
-    document = decode_json(read_step_bytes(settings, file), file)
-    steps = settings.watcher.steps.items()
-    return [step for step, config in steps if not schema_errors(_step_validator(config.schema_file), document)]
+    """Read once; a file that cannot be read or parsed raises its own InputError rather than matching nothing.
+
+    A file that is one JSON array is matched against the streamed steps by its first records. This reads the file
+    whole: a large output kept outside its step's glob is best named with ``--step``, which streams it."""
+    document = decode_json(read_step_bytes(file), file)
+    matches = []
+    for step, config in settings.watcher.steps.items():
+        candidate = document[: config.stream.sample] if config.stream and isinstance(document, list) else document
+        if not schema_errors(_step_validator(config.schema_file), candidate):
+            matches.append(step)
+    return matches
 
 
 @cache
@@ -60,16 +80,35 @@ def _step_validator(schema_file: str) -> Draft202012Validator:
     return load_validator(schema_path(schema_file))
 
 
-def read_step_bytes(settings: Settings, file: Path) -> bytes:
-    limit = settings.watcher.limits.max_file_bytes
+def read_step_bytes(file: Path) -> bytes:
+    """A step output that is not streamed, read whole: no size cap (the pipeline decides how big its files are)."""
     try:
-        with file.open("rb") as handle:
-            data = handle.read(limit + 1)
+        return file.read_bytes()
     except OSError as exc:
         raise InputError(file, f"cannot read: {exc.strerror or exc}") from exc
-    if len(data) > limit:
-        raise InputError(file, f"larger than limits.max_file_bytes ({limit} bytes)")
-    return data
+
+
+def is_ready(config: StepConfig, document: Any) -> bool:
+    """Whether ``ready_when`` holds (always, without one). JMESPath truth: false, null, "", [] and {} are false."""
+    if config.ready_when is None:
+        return True
+    found, value = lookup(document, config.ready_when)
+    return found and value is not False and value not in ("", [], {})
+
+
+def unknown_keys(schema: Any, document: Any, prefix: str = "$") -> list[str]:
+    """Key paths in ``document`` that the schema does not name (where it names an object's properties)."""
+    if not isinstance(schema, dict) or not isinstance(document, dict) or "properties" not in schema:
+        return []
+    properties = schema["properties"]
+    found: list[str] = []
+    for key, value in document.items():
+        path = f"{prefix}.{key}"
+        if key in properties:
+            found.extend(unknown_keys(properties[key], value, path))
+        elif not any(re.search(pattern, key) for pattern in schema.get("patternProperties", {})):
+            found.append(path)
+    return found[:MAX_UNKNOWN_KEYS]
 
 
 def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
@@ -77,9 +116,60 @@ def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
     config = settings.watcher.steps.get(step)
     if config is None:
         raise InputError(file, f"step {step!r} is not configured; steps are {', '.join(settings.watcher.steps)}")
-    data = read_step_bytes(settings, file)
-    document = decode_json(data, file)
-    problems = schema_errors(_step_validator(config.schema_file), document)
+    validator = _step_validator(config.schema_file)
+    if config.stream is not None:
+        # Checked on its first records (kept whole in the summary); the aggregates cover every record.
+        document, sha256 = summarize_array(file, config.stream)
+        checked: Any = document["sample"]
+        items = validator.schema.get("items") if isinstance(validator.schema, dict) else None
+        extra = unknown_keys(items, checked[0] if checked else None, "$[0]")
+    else:
+        data = read_step_bytes(file)
+        document = checked = decode_json(data, file)
+        sha256 = sha256_hex(data)
+        extra = unknown_keys(validator.schema, document)
+    # Readiness first: a version written mid-run may lack keys the final one has, and must wait, not fail.
+    if not is_ready(config, document):
+        raise StepNotReady(file, step, str(config.ready_when))
+    problems = schema_errors(validator, checked)
     if problems:
         raise SchemaViolation(file, f"does not match schema {config.schema_file} (step {step})", problems)
-    return StepOutput(step, config, file, document, sha256_hex(data))
+    return StepOutput(step, config, file, document, sha256, tuple(extra))
+
+
+class Companions:
+    """Second files that a step's checks read (``Check.file``), each read once per evaluation.
+
+    ``file`` is relative to the folder of the judged file: in the pipeline's layout that is where the step wrote
+    both, and a copy of the two kept elsewhere (an example, a labelled case) is judged the same way. A file that
+    is some streamed step's output (by its glob, or by its glob's file name) is read as that step's summary, so a
+    check on the survivors next to step 1's config costs one streaming pass, never a whole load.
+    """
+
+    def __init__(self, settings: Settings, source: Path) -> None:
+        self.settings, self.folder = settings, source.parent
+        self._read: dict[str, tuple[bool, Any]] = {}
+
+    def __call__(self, name: str) -> tuple[bool, Any]:
+        if name not in self._read:
+            self._read[name] = self._load(self.folder / name)
+        return self._read[name]
+
+    def _load(self, file: Path) -> tuple[bool, Any]:
+        if not file.is_file():
+            return False, None
+        spec = stream_spec_for(self.settings, file)
+        try:
+            if spec is not None:
+                return True, summarize_array(file, spec)[0]
+            return True, decode_json(read_step_bytes(file), file)
+        except InputError:  # unreadable or not JSON: its checks report the value as missing
+            return False, None
+
+
+def stream_spec_for(settings: Settings, file: Path) -> StreamSpec | None:
+    """The stream spec of the step that writes ``file``: by output_glob, else by the glob's file name part."""
+    steps = settings.watcher.steps
+    by_glob = [steps[step].stream for step in steps_for(settings, file)]
+    by_name = [cfg.stream for cfg in steps.values() if fnmatchcase(file.name, Path(cfg.output_glob).name)]
+    return next((spec for spec in (*by_glob, *by_name) if spec is not None), None)

@@ -14,6 +14,7 @@ from loguru import logger
 
 from tests.support import lifecycle_fixtures
 from tests.support.helpers import free_port, wait_until
+from tests.support.records import evaluation_body
 from watcher.autonomy.advisor import AdjustmentAnswer
 from watcher.autonomy.jobs import JobRunner
 from watcher.autonomy.orchestrator import Autonomy
@@ -54,7 +55,7 @@ def scenario(root: Path, port: int) -> dict[str, Any]:
     selfplay = job(
         "selfplay.py", "selfplay", "5", root, port, "--set", 'run_id="sp-{games}-{tag}"', parameters=games | tag
     )
-    knob = ("--knob", "{learning_rate}", "--knob-limit", "0.05", "--metric", "cross_validation.mean")
+    knob = ("--knob", "{learning_rate}", "--knob-limit", "0.05", "--metric", "_meta_optimizer.confidence")
     return {
         "jobs": {"selfplay": selfplay},
         "learning_loop": {
@@ -135,9 +136,11 @@ class FakeJudge:
         self.calls.append((file.name, step))
         queue = self.script.get(file.name) or ["proceed"]
         decision = queue.pop(0) if len(queue) > 1 else queue[0]
-        run_id = json.loads(file.read_text()).get("run_id")
-        return {"decision": decision, "parse_method": "fake", "step": step, "source_file": str(file),
-                "checks": {"results": []}, "payload": {"reasoning": "scripted"}, "run_id": run_id}  # fmt: skip
+        document = json.loads(file.read_text())
+        run_id = document.get("run_id") if isinstance(document, dict) else None  # step 3 writes an array
+        # A record the daemon can write as it is (it also judges the outputs jobs write); the run id the output
+        # carried rides in the payload, so a test can tell which output was judged.
+        return evaluation_body(file, step, decision, payload={"reasoning": "scripted", "run_id": run_id})
 
 
 class FakeAdjuster:
