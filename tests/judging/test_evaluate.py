@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support.fake_llama_server import JsonReplyHandler
+from tests.support.fake_llama_server import JsonReplyHandler, apply_template
 from tests.support.helpers import free_port
 from tests.support.trust_fixtures import trust_settings
 from watcher import cli
@@ -108,7 +108,10 @@ class _Handler(JsonReplyHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_json(*self.server.owner.completion(body))  # type: ignore[attr-defined]
+        if self.path == "/apply-template":
+            self.send_json(*apply_template(body))
+        else:
+            self.send_json(*self.server.owner.completion(body))  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -147,7 +150,13 @@ def test_a_valid_constrained_answer_is_one_attempt_under_the_lease(settings: Set
     assert sent["grammar"] == load_grammar("agent_decision").text
     limit = settings.watcher.evaluation.max_tokens
     assert (sent["temperature"], sent["seed"], sent["n_predict"], sent["cache_prompt"]) == (0.0, 42, limit, True)
-    assert sent["prompt"].startswith("<start_of_turn>user\n") and sent["prompt"].endswith("<start_of_turn>model\n")
+    assert sent["n_probs"] > 0  # the decision's confidence is measured from them
+    # The server's template made the turns (the fake speaks llama-server's ChatML fallback).
+    assert sent["prompt"].startswith("<|im_start|>system\n") and sent["prompt"].endswith("<|im_start|>assistant\n")
+    assert "<|im_start|>user\nStep output" in sent["prompt"]
+    assert record.template_source == "unknown"  # the fake's model file cannot be read
+    # No probabilities from this server: the written confidence is the one used, and the record says so.
+    assert (record.confidence_source, record.verbalised_confidence, record.confidence) == ("verbalised", 0.8, 0.8)
 
 
 def test_the_record_matches_its_schema_and_names_source_model_and_timings(settings: Settings) -> None:

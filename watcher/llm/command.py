@@ -33,7 +33,19 @@ def build_command(server: ServerConfig, binary: Path, model: Path) -> tuple[str,
     ]  # fmt: skip
     if server.threads is not None:
         command += ["--threads", str(server.threads)]
-    return (*command, *server.extra_args)
+    return (*command, *template_args(server), *server.extra_args)
+
+
+def template_args(server: ServerConfig) -> list[str]:
+    """The chat template and thinking flags. ``--jinja`` makes the server accept any template file."""
+    args = ["--jinja"]
+    if server.chat_template:
+        args += ["--chat-template", server.chat_template]
+    if server.chat_template_file is not None:
+        args += ["--chat-template-file", str(server.chat_template_file)]
+    if server.thinking == "off":
+        args += ["--reasoning-budget", "0"]
+    return args
 
 
 def build_env(server: ServerConfig) -> dict[str, str]:
