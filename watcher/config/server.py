@@ -12,6 +12,8 @@ from watcher.config.base import Frozen
 LLM_CONFIG_FILE = "llm_server_config.json"
 LLM_SCHEMA_VERSION = "2.1.0"
 SERVER_NAME_RE = r"^[a-z][a-z0-9_-]{0,31}$"
+# The models `watcher llm install --model NAME` knows (watcher.llm.models.MODELS; a test keeps the two equal).
+ModelName = Literal["gemma-270m", "qwen-0.5b", "qwen-1.5b"]
 
 
 class ServerConfig(Frozen):
@@ -25,6 +27,11 @@ class ServerConfig(Frozen):
     model_path: Path | None = Field(
         None,
         description="GGUF model file. null: $WATCHER_MODEL, then the model assembled by `watcher llm install`.",
+    )
+    model: ModelName | None = Field(
+        None,
+        description="A model assembled by `watcher llm install --model NAME`, used when model_path and "
+        "$WATCHER_MODEL are unset. null: the default judge.",
     )
     host: str = Field("127.0.0.1", description="Address the server binds to. Loopback unless you mean it.")
     port: int = Field(18080, ge=1, le=65535, description="TCP port of the server.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from watcher.judging.turns import THINK_CLOSE, answer_text
 from watcher.judging.verdicts import DECISIONS
 from watcher.llm.client import TokenProbs
 
@@ -42,11 +43,9 @@ def decision_confidence(content: str, probs: tuple[TokenProbs, ...], decision: s
 
 def decision_offset(content: str) -> int | None:
     """Where the decision's value (after its opening quote) starts in the answer text, thinking section included."""
-    body = content.rsplit("</think>", 1)[-1]
-    match = _DECISION_VALUE.search(body)
-    if match is None:
-        return None
-    return len(content) - len(body) + match.end()
+    start = content.index(THINK_CLOSE) + len(THINK_CLOSE) if answer_text(content) != content else 0
+    match = _DECISION_VALUE.search(content, start)
+    return match.end() if match else None
 
 
 def _covering_token(probs: tuple[TokenProbs, ...], offset: int) -> tuple[TokenProbs, str] | None:

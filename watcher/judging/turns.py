@@ -89,5 +89,12 @@ def opened_thinking(prompt: str) -> bool:
 
 
 def answer_text(content: str) -> str:
-    """The answer after a thinking section (the whole text when there is none)."""
-    return content.rsplit(THINK_CLOSE, 1)[-1].strip() if THINK_CLOSE in content else content
+    """The answer after a thinking section (the whole text when there is none). The first ``</think>`` ends the
+    section: the grammar allows no ``<`` inside it, while the answer's texts may quote the tag."""
+    return content.split(THINK_CLOSE, 1)[1].strip() if content.startswith(THINK_OPEN) or _opened(content) else content
+
+
+def _opened(content: str) -> bool:
+    """A section opened by the prompt: the answer starts with the thinking text itself, before a ``</think>``."""
+    head = content.split(THINK_CLOSE, 1)[0]
+    return THINK_CLOSE in content and "{" not in head

@@ -37,12 +37,13 @@ def build_command(server: ServerConfig, binary: Path, model: Path) -> tuple[str,
 
 
 def template_args(server: ServerConfig) -> list[str]:
-    """The chat template and thinking flags. ``--jinja`` makes the server accept any template file."""
-    args = ["--jinja"]
+    """The chat template and thinking flags. A built-in template is named with the Jinja engine off: with it on,
+    llama-server takes the name itself for a template text. A template file needs the Jinja engine."""
+    args: list[str] = []
     if server.chat_template:
-        args += ["--chat-template", server.chat_template]
+        args += ["--no-jinja", "--chat-template", server.chat_template]
     if server.chat_template_file is not None:
-        args += ["--chat-template-file", str(server.chat_template_file)]
+        args += ["--jinja", "--chat-template-file", str(server.chat_template_file)]
     if server.thinking == "off":
         args += ["--reasoning-budget", "0"]
     return args
