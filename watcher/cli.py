@@ -26,7 +26,9 @@ from watcher.errors import (
 from watcher.exitcodes import ExitCode
 
 # Each module registers its subcommands with ``register(subparsers)`` and sets ``func(args) -> int``.
-COMMAND_MODULES = ("llm", "doctor", "grammars", "evaluate", "check", "run", "submit", "status", "advise")
+COMMAND_MODULES = (
+    "llm", "doctor", "grammars", "evaluate", "calibrate", "check", "run", "submit", "status", "advise",
+)  # fmt: skip
 
 ERROR_CODES: tuple[tuple[type[WatcherError], ExitCode], ...] = (
     (ConfigError, ExitCode.CONFIG_ERROR),

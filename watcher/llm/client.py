@@ -198,7 +198,8 @@ def _result(data: dict[str, Any]) -> CompletionResult:
         predicted_ms=float(timings.get("predicted_ms") or 0.0),
         model=data.get("model"),
         build=data.get("build_info"),
-        tokens_cached=int(timings.get("cache_n") or data.get("tokens_cached") or 0),
+        # timings.cache_n: prompt tokens reused; tokens_cached (older servers) also counts the generated ones.
+        tokens_cached=int(timings["cache_n"] if "cache_n" in timings else data.get("tokens_cached") or 0),
         probs=tuple(_token_probs(item) for item in data.get("completion_probabilities") or ()),
     )
 

@@ -33,6 +33,8 @@ class ModelSpec:
     sha256: str
     description: str
     packages: tuple[str, ...] = ()  # part packages, in order, pinned ``name==version``; empty: the Gemma package
+    # llama-server's built-in template for a model whose GGUF has none (else the server's ChatML fallback).
+    chat_template: str | None = None
 
 
 def _parts(prefix: str, count: int, version: str) -> tuple[str, ...]:
@@ -44,7 +46,8 @@ MODELS: dict[str, ModelSpec] = {
         "gemma-270m",
         "gemma-3-270m-q4_k_m.gguf",
         "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-        "Gemma 3 270M Q4_K_M (base model, 253 MB): fast, no chat template, no judgement",
+        "Gemma 3 270M Q4_K_M (base model, 253 MB): fast, no chat template of its own",
+        chat_template="gemma",
     ),
     "qwen-0.5b": ModelSpec(
         "qwen-0.5b",
