@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"watcher: error: no labelled outputs in {folder}\n")
         return ExitCode.INVALID_INPUT
     with tempfile.TemporaryDirectory(prefix="watcher-calibrate-") as tmp:
-        outcomes = calibrate(_server_settings(settings, Path(tmp), args.model, args.threads), items)
+        outcomes = calibrate(server_settings(settings, Path(tmp), args.model, args.threads), items)
     recommended = report(outcomes)
     if args.write:
         from watcher.judging.calibration import write_recommendations
@@ -112,7 +112,7 @@ def _steps(outcomes: list[Outcome]) -> list[str]:
     return sorted(dict.fromkeys(o.item.step for o in outcomes), key=int)
 
 
-def _server_settings(settings: Settings, root: Path, model: str | None, threads: int) -> Settings:
+def server_settings(settings: Settings, root: Path, model: str | None, threads: int) -> Settings:
     """The evaluation server on a free port, one slot, state and logs under ``root``; ``model`` if given."""
     from watcher.errors import ModelNotFound
     from watcher.llm.models import model_spec
