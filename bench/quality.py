@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from watcher.commands.calibrate import server_settings, calibrate, report
+from watcher.commands.calibrate import calibrate, report, server_settings
 from watcher.config import load_settings
 from watcher.core.datadirs import SOURCE_ROOT
 from watcher.core.logs import configure_logging
