@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from gguf import GGUFWriter
 
 from watcher.config import ServerConfig
 from watcher.grammars.gbnf import parse
@@ -18,7 +19,6 @@ from watcher.llm.client import ServerProps, TokenProbs
 pytestmark = pytest.mark.timeout(30)
 
 FALLBACK = "{%- for message in messages -%}{{- '<|im_start|>' + message.role + '\\n' -}}{%- endfor -%}"
-GEMMA = Path.home() / ".cache" / "watcher" / "models" / "gemma-3-270m-q4_k_m.gguf"
 
 
 def props(template: str) -> ServerProps:
@@ -41,18 +41,31 @@ def test_the_answer_is_what_follows_the_thinking() -> None:
     assert opened_thinking("<｜Assistant｜><think>\n") and not opened_thinking("<|im_start|>assistant\n")
 
 
-def test_a_configured_template_is_named_as_the_config_s() -> None:
-    assert template_source(ServerConfig(chat_template="gemma"), props(FALLBACK), "/nowhere.gguf") == "config"
+def gguf(path: Path, template: str | None) -> str:
+    """A GGUF header with or without a chat template (no tensors: the header is all that is read)."""
+    writer = GGUFWriter(path, "llama")
+    if template is not None:
+        writer.add_chat_template(template)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    return str(path)
+
+
+def test_a_configured_template_is_named_as_the_config_s(tmp_path: Path) -> None:
+    model = gguf(tmp_path / "own.gguf", "{{ messages }}")
+    assert template_source(ServerConfig(chat_template="gemma"), props("gemma"), model) == "config"
+    assert template_source(ServerConfig(), props("{{ messages }}"), model) == "model"
 
 
 def test_an_unreadable_model_file_leaves_the_template_source_unknown(tmp_path: Path) -> None:
     assert template_source(ServerConfig(), props(FALLBACK), str(tmp_path / "missing.gguf")) == "unknown"
 
 
-@pytest.mark.skipif(not GEMMA.is_file(), reason="needs the cached Gemma model (watcher llm install)")
-def test_a_model_without_a_template_runs_on_the_server_fallback() -> None:
-    assert template_source(ServerConfig(), props(FALLBACK), str(GEMMA)) == "server_fallback"
-    assert template_source(None, props("{{ '<start_of_turn>' }}"), str(GEMMA)) == "config"
+def test_a_model_without_a_template_runs_on_the_server_fallback_unless_one_is_named(tmp_path: Path) -> None:
+    model = gguf(tmp_path / "bare.gguf", None)
+    assert template_source(ServerConfig(), props(FALLBACK), model) == "server_fallback"
+    assert template_source(None, props("gemma"), model) == "config"  # named on the command line
 
 
 def tokens(*pieces: tuple[str, dict[str, float]]) -> tuple[TokenProbs, ...]:

@@ -25,7 +25,8 @@ from watcher.judging.verdicts import Decision, Verdict
 # text), checks_only (no model).
 ParseMethod = Literal["grammar_constrained", "json_grammar_constrained", "llm_http_extracted", "checks_only"]
 ConfidenceSource = Literal["token_probability", "verbalised"]
-# Whose chat template made the prompt: config (the server config names one), model (the GGUF's own),
+# Whose chat template made the prompt: config (the server config, or for a catalogue model without a template of
+# its own the catalogue, names a built-in one), model (the GGUF's own),
 # server_fallback (the model has none; llama-server's ChatML), unknown (the model file could not be read).
 TemplateSource = Literal["config", "model", "server_fallback", "unknown"]
 
@@ -92,8 +93,9 @@ class EvaluationRecord(RecordHead):
     verbalised_confidence: float | None = Field(None, ge=0, le=1, description="The confidence the model wrote.")
     template_source: TemplateSource | None = Field(
         None,
-        description="Whose chat template made the prompt: model (the GGUF's own), config, server_fallback "
-        "(the model has none: llama-server's ChatML fallback) or unknown.",
+        description="Whose chat template made the prompt: model (the GGUF's own), config (named by the server "
+        "config or, for a catalogue model without one, by the catalogue), server_fallback (the model has none: "
+        "llama-server's ChatML fallback) or unknown.",
     )
     parse_method: ParseMethod
     fallback_reason: str | None = Field(description="Why the step's grammar did not produce the answer.")

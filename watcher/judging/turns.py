@@ -19,6 +19,7 @@ from watcher.errors import InputError
 from watcher.judging.records import TemplateSource
 from watcher.llm.client import LlamaClient, ServerProps
 from watcher.llm.gguf_header import read_metadata
+from watcher.llm.models import catalogue_template
 
 Thinking = Literal["off", "bounded"]
 THINK_OPEN = "<think>"
@@ -50,16 +51,19 @@ def turns_for(client: LlamaClient, settings: Settings, props: ServerProps, model
 
 
 def template_source(server: ServerConfig | None, props: ServerProps, model_path: str | None) -> TemplateSource:
+    """Whose template the running server uses: its ``/props`` show the fallback's ChatML when the model has none
+    and nothing named one; otherwise the config (or the catalogue) named it, or the model brought its own."""
+    try:
+        own = bool(model_path) and "tokenizer.chat_template" in read_metadata(Path(str(model_path)))
+    except InputError:
+        own = None
+    if own is False and (_FALLBACK_MARK in props.chat_template or not props.chat_template):
+        return "server_fallback"
     if server is not None and (server.chat_template or server.chat_template_file or _template_flag(server)):
         return "config"
-    try:
-        has_own = bool(model_path) and "tokenizer.chat_template" in read_metadata(Path(str(model_path)))
-    except InputError:
-        return "unknown"
-    if has_own:
-        return "model"
-    # No template in the model: the server's fallback, unless it was started with one of its own choosing.
-    return "server_fallback" if _FALLBACK_MARK in props.chat_template or not props.chat_template else "config"
+    if own is False or (model_path and catalogue_template(Path(model_path))):
+        return "config"  # named on the command line: by the catalogue (watcher.llm.command) or by hand
+    return "model" if own else "unknown"
 
 
 def _template_flag(server: ServerConfig) -> bool:

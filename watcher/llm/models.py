@@ -67,6 +67,14 @@ MODELS: dict[str, ModelSpec] = {
 DEFAULT_MODEL = "gemma-270m"
 
 
+def catalogue_template(model: Path) -> str | None:
+    """The built-in template a catalogue model without one of its own needs, by its file name."""
+    for spec in MODELS.values():
+        if spec.file == model.name:
+            return spec.chat_template
+    return None
+
+
 def model_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
