@@ -25,7 +25,14 @@ from watcher.commands.calibrate import calibrate, report, server_settings
 from watcher.config import load_settings
 from watcher.core.datadirs import SOURCE_ROOT
 from watcher.core.logs import configure_logging
-from watcher.judging.calibration import Outcome, expected_calibration_error, limit_open, load_labelled, right
+from watcher.judging.calibration import (
+    Outcome,
+    expected_calibration_error,
+    limit_open,
+    load_labelled,
+    right,
+    settled_sample,
+)
 
 LABELLED = SOURCE_ROOT / "examples" / "step_outputs" / "labelled"
 
@@ -53,18 +60,21 @@ def main() -> None:
     parser.add_argument("--models", default="gemma-270m,qwen-0.5b,qwen-1.5b")
     parser.add_argument("--limit", type=int, default=None, help="at most N open outputs per step and label")
     parser.add_argument("--steps", default=None, help="comma-separated step numbers (default: all)")
+    parser.add_argument("--settled", type=int, default=0, help="N settled outputs per step and label for reading")
     parser.add_argument("--threads", type=int, default=1, help="llama-server --threads")
     args = parser.parse_args()
     configure_logging("ERROR")
     settings = load_settings(SOURCE_ROOT / "config")
     steps = args.steps.split(",") if args.steps else None
-    items = limit_open(settings, load_labelled(LABELLED, steps), args.limit)
+    labelled = load_labelled(LABELLED, steps)
+    items = limit_open(settings, labelled, args.limit)
+    probes = settled_sample(settings, labelled, args.settled)
     lines = []
     for model in [m for m in args.models.split(",") if m]:
         print(f"\n== {model}", flush=True)
         began = time.monotonic()
         with tempfile.TemporaryDirectory() as tmp:
-            outcomes = calibrate(server_settings(settings, Path(tmp), model, args.threads), items)
+            outcomes = calibrate(server_settings(settings, Path(tmp), model, args.threads), items, probes)
         report(outcomes)
         lines.append(overall(model, outcomes, time.monotonic() - began))
     print(f"\n{len(items)} labelled outputs{f' (at most {args.limit} open per step and label)' if args.limit else ''}")

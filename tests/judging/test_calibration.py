@@ -3,6 +3,7 @@ ones, the summary recommends never where the model does not beat the checks, ECE
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -18,9 +19,11 @@ from watcher.judging.calibration import (
     limit_open,
     load_labelled,
     measure,
+    settled_sample,
     summarise,
     write_recommendations,
 )
+from watcher.judging.records import EvaluationRecord
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,3 +102,19 @@ def test_recommendations_are_written_into_the_config_keeping_the_rest(tmp_path: 
     after["steps"]["1"]["ask_model"] = before["steps"]["1"]["ask_model"]
     after["steps"]["5"]["ask_model"] = before["steps"]["5"]["ask_model"]
     assert after == before
+
+
+def test_a_settled_output_shown_to_the_model_keeps_the_checks_decision_and_counts_as_reading(tmp_path: Path) -> None:
+    settings = trust_settings(tmp_path)
+    item = next(i for i in load_labelled(LABELLED, ["1"]) if i.label == "bad" and not is_open(settings, i)[0])
+
+    def probe(labelled: Labelled) -> EvaluationRecord:
+        raise AssertionError("the probe is asked for a settled output")
+
+    with pytest.raises(AssertionError, match="the probe is asked"):
+        measure(settings, item, None, probe)
+    assert settled_sample(settings, [item], 1) == {item}
+    said = [outcome("bad", "retry", "retry", "proceed", 0.9), outcome("good", "proceed", "proceed", "proceed", 0.9)]
+    probed = [dataclasses.replace(o, open=False) for o in said]
+    summary = summarise("1", probed)
+    assert summary.open == 0 and summary.reading == 0.5 and summary.bad_proceed == 0

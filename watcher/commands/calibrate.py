@@ -35,6 +35,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--limit", type=int, default=None, help="at most N open outputs (the model's) per step and label"
     )
+    parser.add_argument(
+        "--settled", type=int, default=0, metavar="N",
+        help="also show N settled outputs per step and label to the model alone: its reading of the facts",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="llama-server --threads (default 1)")
     parser.add_argument("--write", action="store_true", help="write the recommended ask_model into watcher.json")
     parser.set_defaults(func=run)
@@ -42,17 +46,19 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from watcher.core.datadirs import SOURCE_ROOT
-    from watcher.judging.calibration import limit_open, load_labelled
+    from watcher.judging.calibration import limit_open, load_labelled, settled_sample
 
     settings = load_settings(args.config_dir)
     folder = args.labelled or SOURCE_ROOT / "examples" / "step_outputs" / "labelled"
     steps = [s for s in args.steps.split(",") if s] if args.steps else None
-    items = limit_open(settings, load_labelled(folder, steps), args.limit)
+    labelled = load_labelled(folder, steps)
+    items = limit_open(settings, labelled, args.limit)
+    probes = settled_sample(settings, labelled, args.settled)
     if not items:
         sys.stderr.write(f"watcher: error: no labelled outputs in {folder}\n")
         return ExitCode.INVALID_INPUT
     with tempfile.TemporaryDirectory(prefix="watcher-calibrate-") as tmp:
-        outcomes = calibrate(server_settings(settings, Path(tmp), args.model, args.threads), items)
+        outcomes = calibrate(server_settings(settings, Path(tmp), args.model, args.threads), items, probes)
     recommended = report(outcomes)
     if args.write:
         from watcher.judging.calibration import write_recommendations
@@ -62,20 +68,20 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def calibrate(settings: Settings, items: list[Any]) -> list[Outcome]:
+def calibrate(settings: Settings, items: list[Any], probes: set[Any] | None = None) -> list[Outcome]:
     from watcher.judging.calibration import measure
     from watcher.judging.evaluator import Evaluator
     from watcher.llm.lifecycle import LLMLifecycleManager
 
     name = settings.watcher.evaluation.server
     lease = LLMLifecycleManager(settings, name)
-    borderline = {n: s.model_copy(update={"ask_model": "borderline"}) for n, s in settings.watcher.steps.items()}
-    judging = dataclasses.replace(settings, watcher=settings.watcher.model_copy(update={"steps": borderline}))
-    evaluator = Evaluator(judging, lease)
+    evaluator = Evaluator(_with_ask_model(settings, "borderline"), lease)
+    reader = Evaluator(_with_ask_model(settings, "always"), lease)
     outcomes = []
     try:
         for item in items:
-            outcome = measure(settings, item, lambda i: evaluator.evaluate(i.file, i.step))
+            probe = (lambda i: reader.evaluate(i.file, i.step)) if item in (probes or ()) else None
+            outcome = measure(settings, item, lambda i: evaluator.evaluate(i.file, i.step), probe)
             outcomes.append(outcome)
             if outcome.model_decision is not None or outcome.decision == "error":
                 sys.stdout.write(_evaluation_line(outcome))
@@ -85,10 +91,16 @@ def calibrate(settings: Settings, items: list[Any]) -> list[Outcome]:
     return outcomes
 
 
+def _with_ask_model(settings: Settings, mode: str) -> Settings:
+    steps = {n: s.model_copy(update={"ask_model": mode}) for n, s in settings.watcher.steps.items()}
+    return dataclasses.replace(settings, watcher=settings.watcher.model_copy(update={"steps": steps}))
+
+
 def _evaluation_line(o: Outcome) -> str:
     said = f"{o.model_decision} at {o.confidence:.2f}" if o.confidence is not None else str(o.model_decision)
+    what = "" if o.open else "settled, model alone "
     return (
-        f"  step {o.item.step} {o.item.label}/{o.item.file.name}: {o.decision} (model {said}); "
+        f"  step {o.item.step} {o.item.label}/{o.item.file.name}: {what}{o.decision} (model {said}); "
         f"prompt {o.prompt_tokens} tokens, {o.cached_tokens} cached, {o.seconds:.1f} s\n"
     )
 

@@ -8,8 +8,10 @@ For every output the checks run first. Outputs the checks settle in ``borderline
 check passing by its margin) are decided by them whatever the model says; the others are *open* and go to the
 model. Per step, :func:`summarise` compares on the open outputs the checks alone (``never``: a soft failure
 escalates, a narrow pass proceeds) with checks + model, and the model's confidence with how often it was right
-(expected calibration error). A step where the model is not more accurate than the checks alone, or lets a bad
-output proceed, is recommended ``never``.
+(expected calibration error). Optionally some settled outputs are also shown to the model (``ask_model: always``,
+the check results in its prompt as facts): how often it agrees with their label is its *reading*, which tells a
+model that weighs the facts from one that gives the same answer to everything. A step where the model is not
+more accurate than the checks alone, or lets a bad output proceed, is recommended ``never``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class Labelled:
 @dataclass(frozen=True)
 class Outcome:
     item: Labelled
-    open: bool  # the checks leave it to the model
+    open: bool  # the checks leave it to the model; when not, a model decision is a reading probe
     checks_decision: str  # the checks alone (ask_model never)
     decision: str  # checks + model ("error" when no validated answer)
     model_decision: str | None = None
@@ -64,6 +66,11 @@ def load_labelled(folder: Path, steps: Iterable[str] | None = None) -> list[Labe
             if path.parent.name in ("good", "bad")
         ]
     return [item for item in items if wanted is None or item.step in wanted]
+
+
+def settled_sample(settings: Settings, items: list[Labelled], limit: int) -> set[Labelled]:
+    """At most ``limit`` settled outputs per step and label, for the reading probe."""
+    return set(sample([item for item in items if not is_open(settings, item)[0]], limit)) if limit else set()
 
 
 def limit_open(settings: Settings, items: list[Labelled], limit: int | None) -> list[Labelled]:
@@ -103,11 +110,20 @@ def is_open(settings: Settings, item: Labelled) -> tuple[bool, str]:
 Judge = Callable[[Labelled], EvaluationRecord]  # checks + model in borderline mode
 
 
-def measure(settings: Settings, item: Labelled, judge: Judge | None) -> Outcome:
-    """One output: the checks alone and, when the checks leave it open and a judge is given, checks + model."""
+def measure(settings: Settings, item: Labelled, judge: Judge | None, probe: Judge | None = None) -> Outcome:
+    """One output: the checks alone and, when the checks leave it open and a judge is given, checks + model; a
+    settled output with a ``probe`` is shown to the model too (its answer does not change the decision)."""
     open_, alone = is_open(settings, item)
+    if not open_ and probe is not None:
+        reading = measure_open(item, alone, probe)
+        return Outcome(item, False, alone, alone, reading.model_decision, reading.confidence,
+                       reading.prompt_tokens, reading.cached_tokens, reading.seconds)  # fmt: skip
     if not open_ or judge is None:
         return Outcome(item, open_, alone, alone)
+    return measure_open(item, alone, judge)
+
+
+def measure_open(item: Labelled, alone: str, judge: Judge) -> Outcome:
     started = time.monotonic()
     try:
         record = judge(item)
@@ -137,6 +153,7 @@ class StepSummary:
     escalated: float  # share of the step's outputs that end escalate with checks + model
     ece: float | None
     recommend: str  # borderline | never
+    reading: float | None = None  # the model alone agreeing with the label on settled outputs
 
     def line(self) -> str:
         def pct(value: float | None) -> str:
@@ -146,16 +163,17 @@ class StepSummary:
         return (
             f"step {self.step:<3} {self.outputs:>4} {self.open:>5} {pct(self.checks_accuracy):>8} "
             f"{pct(self.model_accuracy):>8} {f'{self.bad_proceed}/{self.bad}':>9} {pct(self.escalated):>9} "
-            f"{ece:>5}  {self.recommend}"
+            f"{ece:>5} {pct(self.reading):>7}  {self.recommend}"
         )
 
 
-HEADER = "step     outputs  open   checks  +model  bad>proc  escalate   ECE  recommend ask_model"
+HEADER = "step     outputs  open   checks  +model  bad>proc  escalate   ECE reading  recommend ask_model"
 
 
 def summarise(step: str, outcomes: list[Outcome]) -> StepSummary:
     opened = [o for o in outcomes if o.open]
     answered = [o for o in opened if o.model_decision is not None]
+    probed = [o for o in outcomes if not o.open and o.model_decision is not None]
     checks_acc = _mean(right(o.item.label, o.checks_decision) for o in opened)
     model_acc = _mean(right(o.item.label, o.decision) for o in opened) if answered else None
     bad = [o for o in outcomes if o.item.label == "bad"]
@@ -164,8 +182,9 @@ def summarise(step: str, outcomes: list[Outcome]) -> StepSummary:
     return StepSummary(
         step, len(outcomes), len(opened), checks_acc, model_acc, bad_proceed, len(bad),
         _mean(o.decision == "escalate" for o in outcomes) or 0.0,
-        expected_calibration_error([(o.confidence, right(o.item.label, o.model_decision)) for o in answered]),
+        expected_calibration_error([(o.confidence, right(o.item.label, o.model_decision)) for o in answered + probed]),
         "borderline" if helps else "never",
+        _mean(right(o.item.label, o.model_decision) for o in probed),
     )  # fmt: skip
 
 
