@@ -19,6 +19,7 @@ from tests.support.helpers import wait_until
 from tests.support.real_server import SESSION_SERVER_PIDS, DirectServer
 from watcher.core.datadirs import schema_path
 from watcher.llm import provision
+from watcher.llm.models import TEST_MODEL
 from watcher.spool.folders import Spool
 
 LEAK_GRACE_SEC = 5.0  # a thread or process told to stop gets this long to be gone
@@ -30,8 +31,9 @@ DECISION_SCHEMA = Draft202012Validator(json.loads(schema_path("decision_record.s
 
 @pytest.fixture(scope="session")
 def provisioned() -> provision.InstallResult:
-    # `make test` provisions first, so this is the cached path (about a second); it builds if run alone.
-    return provision.install()
+    # `make test` provisions first, so this is the cached path (about a second); it builds if run alone. The
+    # small Gemma serves the real-server tests; the default judge has its own (tests/judging/test_default_judge_real).
+    return provision.install(model_name=TEST_MODEL)
 
 
 @pytest.fixture(scope="session")

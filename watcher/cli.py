@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "doctor",
     "grammars",
     "evaluate",
+    "calibrate",
     "check",
     "run",
     "submit",

@@ -14,6 +14,7 @@ import pytest
 from tests.support.helpers import free_port
 from watcher.core.datadirs import SOURCE_ROOT
 from watcher.llm import provision
+from watcher.llm.models import DEFAULT_MODEL
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,7 +43,8 @@ def test_doctor_is_clean_on_the_default_config(config_dir: Path) -> None:
     assert "FAIL" not in result.stdout
     for check in ("config", "primary: binary", "primary: model", "primary: port", "grammars", "gpus"):
         assert check in result.stdout
-    assert "gemma3, 18 layers" in result.stdout
+    # The default judge's header, read by the doctor: its architecture and layers.
+    assert "qwen2, 28 layers" in result.stdout and DEFAULT_MODEL == "qwen-1.5b"
 
 
 def test_doctor_lists_every_problem(config_dir: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support.fake_llama_server import JsonReplyHandler
+from tests.support.fake_llama_server import JsonReplyHandler, apply_template
 from tests.support.helpers import free_port
 from tests.support.trust_fixtures import trust_settings
 from watcher import cli
@@ -35,9 +36,9 @@ from watcher.judging.step_files import detect_step
 EXAMPLES = SOURCE_ROOT / "examples" / "step_outputs"
 GOOD = json.dumps(
     {
+        "reasoning": "The search hit its boundary.",
         "decision": "retry",
         "confidence": 0.8,
-        "reasoning": "The search hit its boundary.",
         "warnings": [],
         "suggested_parameters": [{"parameter": "search.max_window", "value": 512}],
     }
@@ -52,13 +53,21 @@ class Truncated:
 
 
 @dataclass(frozen=True)
+class WithProbs:
+    """An answer with ``completion_probabilities``: one token per piece, ``top`` at the decision's first token."""
+
+    text: str
+    top: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Status:
     code: int
     message: str
 
 
 class ScriptedServer:
-    def __init__(self, script: list[str | Truncated | Status]) -> None:
+    def __init__(self, script: list[str | Truncated | Status | WithProbs]) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
         self.held = 0
@@ -87,10 +96,16 @@ class ScriptedServer:
         entry = self.script.pop(0)
         if isinstance(entry, Status):
             return entry.code, {"error": {"code": entry.code, "message": entry.message}}
+        if isinstance(entry, WithProbs):
+            return 200, {**self.answer(entry.text, "eos"), "completion_probabilities": probabilities(entry)}
         text, stop = (entry.text, "limit") if isinstance(entry, Truncated) else (entry, "eos")
-        timings = {"prompt_ms": 10.0, "predicted_ms": 20.0}
-        return 200, {"content": text, "stop_type": stop, "tokens_predicted": 5, "tokens_evaluated": 50,
-                     "model": "fake.gguf", "timings": timings}  # fmt: skip
+        return 200, self.answer(text, stop)
+
+    @staticmethod
+    def answer(text: str, stop: str) -> dict[str, Any]:
+        timings = {"prompt_ms": 10.0, "predicted_ms": 20.0, "cache_n": 30}
+        return {"content": text, "stop_type": stop, "tokens_predicted": 5, "tokens_evaluated": 50,
+                "model": "fake.gguf", "timings": timings}  # fmt: skip
 
     def close(self) -> None:
         self._http.shutdown()
@@ -108,7 +123,20 @@ class _Handler(JsonReplyHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_json(*self.server.owner.completion(body))  # type: ignore[attr-defined]
+        if self.path == "/apply-template":
+            self.send_json(*apply_template(body))
+        else:
+            self.send_json(*self.server.owner.completion(body))  # type: ignore[attr-defined]
+
+
+def probabilities(entry: WithProbs) -> list[dict[str, Any]]:
+    """The answer as llama-server's tokens: everything before the decision's value, its first letter (with the
+    alternatives as log-probabilities), the rest."""
+    start = entry.text.index('"decision": "') + len('"decision": "')
+    pieces = [entry.text[:start], entry.text[start], entry.text[start + 1 :]]
+    top = [{"token": token, "logprob": math.log(p)} for token, p in entry.top.items()]
+    return [{"token": piece, "logprob": 0.0, "top_logprobs": top if index == 1 else []} for index, piece in
+            enumerate(pieces)]  # fmt: skip
 
 
 @pytest.fixture
@@ -147,7 +175,13 @@ def test_a_valid_constrained_answer_is_one_attempt_under_the_lease(settings: Set
     assert sent["grammar"] == load_grammar("agent_decision").text
     limit = settings.watcher.evaluation.max_tokens
     assert (sent["temperature"], sent["seed"], sent["n_predict"], sent["cache_prompt"]) == (0.0, 42, limit, True)
-    assert sent["prompt"].startswith("<start_of_turn>user\n") and sent["prompt"].endswith("<start_of_turn>model\n")
+    assert sent["n_probs"] > 0  # the decision's confidence is measured from them
+    # The server's template made the turns (the fake speaks llama-server's ChatML fallback).
+    assert sent["prompt"].startswith("<|im_start|>system\n") and sent["prompt"].endswith("<|im_start|>assistant\n")
+    assert "<|im_start|>user\nStep output" in sent["prompt"]
+    assert record.template_source == "unknown"  # the fake's model file cannot be read
+    # No probabilities from this server: the written confidence is the one used, and the record says so.
+    assert (record.confidence_source, record.verbalised_confidence, record.confidence) == ("verbalised", 0.8, 0.8)
 
 
 def test_the_record_matches_its_schema_and_names_source_model_and_timings(settings: Settings) -> None:
@@ -323,3 +357,15 @@ def test_cli_rejects_an_invalid_output_with_exit_2_and_starts_nothing(
 
 def _no_manager(*args: object, **kwargs: object) -> None:
     raise AssertionError("the lifecycle manager was asked for a server")
+
+
+def test_the_policy_holds_the_measured_confidence_and_the_record_keeps_both(settings: Settings) -> None:
+    # The model writes 0.8, but gave "retry" only 30 % of the mass of the three decisions: below min_confidence.
+    proceed = GOOD.replace('"retry"', '"proceed"')
+    with scripted(WithProbs(proceed, {"p": 0.3, "r": 0.5, "e": 0.2, "x": 0.4})) as server:
+        record = evaluate(settings, server)
+    assert (record.confidence_source, record.verbalised_confidence) == ("token_probability", 0.8)
+    assert record.confidence == pytest.approx(0.3) and record.verdict.model_decision == "proceed"
+    assert settings.watcher.steps["1"].min_confidence > 0.3
+    assert (record.decision, record.verdict.rule) == ("escalate", "min_confidence")
+    assert record.timings.cached_tokens == 30

@@ -1,5 +1,5 @@
-"""Prompts: the output summary stays within its bound, the turn format follows the server, every grammar has a
-shape description naming each of its keys."""
+"""Prompts: the output summary stays within its bound, the fixed part of a step's prompt comes first in its own
+message, every grammar has a shape description naming each of its keys in the grammar's order."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from watcher.config import StepConfig
+from watcher.config import Check, StepConfig
 from watcher.judging.answers import GRAMMAR_MODELS
-from watcher.judging.prompts import ANSWER_SHAPES, in_turns, step_prompt, summarize, turn_format
+from watcher.judging.prompts import ANSWER_SHAPES, FACTS, step_messages, summarize
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -39,28 +39,14 @@ def test_an_output_too_big_even_when_shortened_is_cut_with_a_marker() -> None:
     assert len(text) <= 300 and text.endswith("...(cut)")
 
 
-@pytest.mark.parametrize(
-    ("template", "model", "expected"),
-    [
-        ("{{ '<|im_start|>' }}", "/models/gemma-3-270m.gguf", "gemma"),  # llama-server's fallback template
-        ("<start_of_turn>user", "/models/custom.gguf", "gemma"),
-        ("{{ '<|im_start|>' }}", "/models/qwen2.5-14b-instruct.gguf", "chatml"),
-        ("", None, "gemma"),
-    ],
-)
-def test_turn_format_follows_the_model_and_its_template(template: str, model: str | None, expected: str) -> None:
-    assert turn_format(template, model) == expected
-
-
-def test_in_turns_wraps_the_prompt_for_the_model() -> None:
-    assert in_turns("hi") == "<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n"
-    assert in_turns("hi", "chatml") == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
-
-
 @pytest.mark.parametrize("grammar", sorted(set(GRAMMAR_MODELS) - {"json_generic"}))
-def test_every_answer_shape_names_every_key_of_its_model(grammar: str) -> None:
-    for key in GRAMMAR_MODELS[grammar].model_fields:
-        assert f'"{key}"' in ANSWER_SHAPES[grammar]
+def test_every_answer_shape_names_every_key_of_its_model_in_its_order(grammar: str) -> None:
+    shape = ANSWER_SHAPES[grammar]
+    keys = [key for key in GRAMMAR_MODELS[grammar].model_fields]
+    for key in keys:
+        assert f'"{key}"' in shape
+    positions = [shape.index(f'"{key}"') for key in keys]
+    assert positions == sorted(positions)
 
 
 @pytest.mark.parametrize("grammar", [g for g, model in GRAMMAR_MODELS.items() if "confidence" in model.model_fields])
@@ -71,9 +57,28 @@ def test_confidence_is_described_with_anchors_not_a_bare_range(grammar: str) -> 
     assert '"confidence" (0 to 1)' not in shape
 
 
-def test_step_prompt_has_instructions_output_findings_shape_and_feedback() -> None:
-    prompt = step_prompt("3", STEP, '{"a":1}', "agent_decision", findings="FAIL hard a", feedback="json: bad")
-    assert "step 3 (Full Scoring)" in prompt and "Mind the NaNs." in prompt
-    assert '{"a":1}' in prompt and "FAIL hard a" in prompt
-    assert ANSWER_SHAPES["agent_decision"] in prompt
-    assert prompt.endswith("Your previous answer was rejected: json: bad\nAnswer again, correcting that.")
+CHECKS = (
+    Check(path="best.score", op=">=", value=0.6, severity="hard", message="no usable window"),
+    Check(path="ratio", op="between", range=(0.5, 2.0), severity="soft", message="skewed"),
+)
+
+
+def test_the_fixed_part_is_the_system_message_and_the_output_the_user_message() -> None:
+    system, user = step_messages(
+        "3", STEP, CHECKS, "agent_decision", summary='{"a":1}', findings="FAIL hard a", feedback="json: bad"
+    )
+    assert system["role"] == "system" and user["role"] == "user"
+    text = system["content"]
+    assert "step 3 (Full Scoring)" in text and "Mind the NaNs." in text
+    assert "- best.score >= 0.6 (hard): otherwise no usable window" in text
+    assert "- ratio between 0.5 and 2 (soft): otherwise skewed" in text
+    assert FACTS in text and text.endswith(ANSWER_SHAPES["agent_decision"])
+    assert '{"a":1}' not in text  # nothing of one output in the part the prompt cache shares
+    assert '{"a":1}' in user["content"] and "FAIL hard a" in user["content"]
+    assert user["content"].endswith("Your previous answer was rejected: json: bad\nAnswer again, correcting that.")
+
+
+def test_the_fixed_part_is_identical_for_two_outputs_of_a_step() -> None:
+    first = step_messages("3", STEP, CHECKS, "agent_decision", summary='{"a":1}', findings="PASS a")
+    second = step_messages("3", STEP, CHECKS, "agent_decision", summary='{"a":2}', findings="FAIL a")
+    assert first[0] == second[0] and first[1] != second[1]

@@ -10,9 +10,9 @@ import psutil
 import pytest
 
 from tests.support.lifecycle_fixtures import make_settings
-from watcher.config import Settings
+from watcher.config import ServerConfig, Settings
 from watcher.llm import memory
-from watcher.llm.command import _cache_options, build_command, build_env
+from watcher.llm.command import _cache_options, build_command, build_env, template_args
 from watcher.llm.lease import ServerLease
 from watcher.llm.lifecycle import LLMLifecycleManager, get_lifecycle_manager
 from watcher.llm.pidrecord import PidRecord, read_record, record_path, remove_record
@@ -145,3 +145,15 @@ def test_gpu_memory_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     finally:
         memory._nvidia_smi.cache_clear()
         memory.gpu_count.cache_clear()
+
+
+def test_template_and_thinking_flags_follow_the_config_and_the_catalogue(tmp_path: Path) -> None:
+    gemma = Path("/m/gemma-3-270m-q4_k_m.gguf")
+    assert template_args(ServerConfig(), gemma) == ["--no-jinja", "--chat-template", "gemma", "--reasoning-budget", "0"]
+    assert template_args(ServerConfig(thinking="bounded"), Path("/m/other.gguf")) == []
+    named = template_args(ServerConfig(chat_template="chatml", thinking="bounded"), gemma)
+    assert named == ["--no-jinja", "--chat-template", "chatml"]
+    jinja = template_args(ServerConfig(chat_template_file=tmp_path / "r1.jinja", thinking="bounded"), gemma)
+    assert jinja == ["--jinja", "--chat-template-file", str(tmp_path / "r1.jinja")]
+    command = build_command(ServerConfig(), Path("/opt/llama-server"), gemma)
+    assert command[-5:] == ("--no-jinja", "--chat-template", "gemma", "--reasoning-budget", "0")

@@ -12,6 +12,7 @@ from watcher.config import ServerConfig
 from watcher.errors import BinaryNotFound, ModelNotFound, ProvisionError
 from watcher.llm import build as llama_build
 from watcher.llm import provision
+from watcher.llm.models import TEST_MODEL
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,7 +24,7 @@ def test_second_install_reuses_the_cached_build(
         raise AssertionError("a cached binary must not be rebuilt")
 
     monkeypatch.setattr(provision, "build_llama_server", no_build)
-    result = provision.install()
+    result = provision.install(model_name=TEST_MODEL)
     assert result.binary == provisioned.binary
     assert not result.binary_built
     assert not result.model_assembled
@@ -33,10 +34,10 @@ def test_corrupted_cached_model_is_detected_and_reassembled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_path: Path
 ) -> None:
     monkeypatch.setenv("WATCHER_CACHE_DIR", str(tmp_path))
-    target = provision.cached_model()
+    target = provision.cached_model(TEST_MODEL)
     target.parent.mkdir(parents=True)
     target.write_bytes(b"GGUF" + b"\0" * 1024)
-    path, assembled = provision.ensure_model()
+    path, assembled = provision.ensure_model(TEST_MODEL)
     assert assembled
     assert path == target
     assert provision.sha256_file(target) == provision.MODEL_SHA256

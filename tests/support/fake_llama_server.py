@@ -1,4 +1,5 @@
-"""A fake llama-server: same command line, same HTTP API (/health, /props, /completion), chosen faults.
+"""A fake llama-server: same command line, same HTTP API (/health, /props, /apply-template, /completion), chosen
+faults.
 
 Run as ``python -m tests.support.fake_llama_server --port N --fake-mode M`` or through ``make_fake_binary``.
 Modes:
@@ -42,6 +43,24 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+# llama-server's fallback chat template for a model without one (what its /props reports then).
+FALLBACK_TEMPLATE = (
+    "{%- for message in messages -%}\n  {{- '<|im_start|>' + message.role + '\\n' + message.content + "
+    "'<|im_end|>\\n' -}}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n  {{- '<|im_start|>assistant\\n' -}}"
+    "\n{%- endif -%}"
+)
+
+
+def apply_template(body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    """``POST /apply-template`` as llama-server answers it for a model on its ChatML fallback: ``{"prompt": ...}``
+    from ``{"messages": [...]}``; a body without messages is a 400 (the server's invalid_request_error)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return 400, {"error": {"code": 400, "message": "'messages' is required", "type": "invalid_request_error"}}
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return 200, {"prompt": turns + "<|im_start|>assistant\n"}
+
+
 class JsonReplyHandler(BaseHTTPRequestHandler):
     """What every fake llama-server answers with: a JSON body and its length, as the real one sends."""
 
@@ -72,6 +91,7 @@ class Handler(JsonReplyHandler):
                 200,
                 {
                     "model_path": args.model,
+                    "chat_template": FALLBACK_TEMPLATE,
                     "is_sleeping": False,
                     "total_slots": args.parallel,
                     "default_generation_settings": {"n_ctx": args.ctx_size // args.parallel},
@@ -82,9 +102,12 @@ class Handler(JsonReplyHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
-        self.rfile.read(length)
+        raw = self.rfile.read(length)
         if not self.server.ready():
             self.send_json(503, {"error": {"message": "Loading model", "code": 503}})
+            return
+        if self.path == "/apply-template":
+            self.send_json(*apply_template(json.loads(raw or b"{}")))
             return
         if self.server.args.fake_mode == "die-mid-request":
             self.send_response(200)

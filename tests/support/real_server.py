@@ -21,13 +21,24 @@ SESSION_SERVER_PIDS: set[int] = set()
 class DirectServer:
     """Satisfies ``watcher.protocols.ServerLease`` for a server the test session owns."""
 
-    def __init__(self, binary: Path, model: Path, log: Path, ctx_size: int = 8192, parallel: int = 2) -> None:
+    def __init__(
+        self,
+        binary: Path,
+        model: Path,
+        log: Path,
+        ctx_size: int = 8192,
+        parallel: int = 2,
+        *,
+        threads: int = 2,
+        extra: tuple[str, ...] = (),
+        name: str = "test",
+    ) -> None:
         self.port = free_port()
-        self.name = "test"
+        self.name = name
         self.base_url = f"http://127.0.0.1:{self.port}"
         command = [
             str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-            "--ctx-size", str(ctx_size), "--parallel", str(parallel), "--threads", "2",
+            "--ctx-size", str(ctx_size), "--parallel", str(parallel), "--threads", str(threads), *extra,
         ]  # fmt: skip
         # The lifecycle's spawner: own process group, and the server dies with pytest even if pytest is killed.
         self.process = spawn(SpawnSpec(tuple(command), dict(os.environ), log))

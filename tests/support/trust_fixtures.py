@@ -19,7 +19,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.support.fake_llama_server import JsonReplyHandler
+from tests.support.fake_llama_server import JsonReplyHandler, apply_template
 from tests.support.helpers import free_port
 from watcher.config import Settings, load_settings
 from watcher.core.datadirs import SOURCE_ROOT
@@ -32,9 +32,9 @@ GEMMA_TEMPLATE = "{{ bos_token }}<start_of_turn>user\n{{ content }}<end_of_turn>
 def answer_text(grammar: str, decision: str, confidence: float) -> str:
     """An answer to the step grammar ``grammar``, spaced as the grammar allows (``", "`` and ``": "``)."""
     answer: dict[str, Any] = {
+        "reasoning": "The metrics meet their thresholds and the run completed; the next step can use it.",
         "decision": decision,
         "confidence": confidence,
-        "reasoning": "The metrics meet their thresholds and the run completed; the next step can use it.",
     }
     if grammar == "sieve_analysis":
         answer["survivor_assessment"] = {
@@ -77,7 +77,9 @@ class _Handler(JsonReplyHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         self.server.owner.record(self.command, self.path, body)
-        if self.path != "/completion":
+        if self.path == "/apply-template":
+            self.send_json(*apply_template(body))
+        elif self.path != "/completion":
             self.send_json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
         elif "grammar" in body and "json_schema" in body:
             message = 'Either "json_schema" or "grammar" can be specified, but not both'

@@ -18,7 +18,8 @@ from watcher.config.jobs import LoopStepConfig
 from watcher.grammars.loader import load_grammar
 from watcher.judging.answers import Chapter13Advice, Chapter13Proposal, ParameterAdjustment
 from watcher.judging.asking import Asker, ModelAnswer
-from watcher.judging.prompts import ANSWER_SHAPES, in_turns, summarize, turn_format
+from watcher.judging.prompts import ANSWER_SHAPES, Message, summarize
+from watcher.judging.turns import turns_for
 from watcher.llm.client import LlamaClient
 from watcher.llm.lease import ServerLease
 
@@ -45,13 +46,13 @@ def ask_grammar(
     timeout = settings.watcher.evaluation.request_timeout_sec
     with server.in_use(), LlamaClient(server.base_url, server.name, timeout) as client:
         props = client.props()
-        fmt = turn_format(props.chat_template, props.model)
+        turns = turns_for(client, settings, props, props.model_path)
 
-        def prompt_for(feedback: str) -> str:
+        def messages_for(feedback: str) -> list[Message]:
             retry = f"\n\nYour previous answer was rejected: {feedback}\nAnswer again, correcting that."
-            return in_turns(prompt + (retry if feedback else ""), fmt)
+            return [{"role": "user", "content": prompt + (retry if feedback else "")}]
 
-        return Asker(client, settings.watcher.evaluation, request_id).ask(prompt_for, grammar)
+        return Asker(turns, settings.watcher.evaluation, request_id).ask(messages_for, grammar)
 
 
 def answer_record(answer: ModelAnswer) -> dict[str, Any]:

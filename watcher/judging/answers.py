@@ -39,11 +39,12 @@ class SuggestedParameter(Answer):
 
 
 class AgentDecision(Answer):
-    """Grammar ``agent_decision``: the judgement of one step output."""
+    """Grammar ``agent_decision``: the judgement of one step output. The reasoning comes first so the model writes
+    its analysis before it commits to a decision."""
 
+    reasoning: Reasoning
     decision: Decision
     confidence: Confidence
-    reasoning: Reasoning
     warnings: list[Annotated[str, Field(min_length=1, max_length=160)]] = Field(max_length=3)
     suggested_parameters: list[SuggestedParameter] = Field(max_length=4)
 
@@ -56,11 +57,12 @@ class SurvivorAssessment(Answer):
 
 
 class SieveAnalysis(Answer):
-    """Grammar ``sieve_analysis``: the judgement of the bidirectional sieve, with its survivor counts."""
+    """Grammar ``sieve_analysis``: the judgement of the bidirectional sieve, with its survivor counts (reasoning
+    first, as in ``agent_decision``)."""
 
+    reasoning: Reasoning
     decision: Decision
     confidence: Confidence
-    reasoning: Reasoning
     survivor_assessment: SurvivorAssessment
     warnings: list[Annotated[str, Field(min_length=1, max_length=160)]] = Field(max_length=3)
     suggested_parameters: list[SuggestedParameter] = Field(max_length=4)

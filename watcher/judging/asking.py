@@ -12,6 +12,11 @@ At most ``evaluation.max_attempts`` constrained calls, then one unconstrained ca
 
 Whatever the constraint, the answer is validated against the step grammar's schema and model. Nothing
 unvalidated is ever returned; when every attempt fails, EvaluationError carries them all.
+
+Each prompt is made by the server from chat messages with the model's own template (:mod:`watcher.judging.turns`).
+With ``bounded`` thinking every constraint is preceded by a bounded ``<think>`` section, which is dropped before
+validation. Every call asks for the top token probabilities, from which the decision's confidence is measured
+(:mod:`watcher.judging.confidence`).
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from watcher.config import Evaluation
 from watcher.errors import AnswerInvalid, EvaluationError, GrammarRejected, RequestRejected
 from watcher.grammars.loader import LoadedGrammar, object_fallback_grammar
 from watcher.judging.answers import json_objects, validate_answer
+from watcher.judging.confidence import N_PROBS, decision_confidence
 from watcher.judging.records import Attempt, GrammarRef, ParseMethod, Timings
+from watcher.judging.turns import Turns, answer_text, opened_thinking, with_thinking
 from watcher.llm.client import CompletionResult, LlamaClient
 
-PromptFor = Callable[[str], str]  # feedback on the previous answer ("" at first) -> the full prompt
+MessagesFor = Callable[[str], list[dict[str, str]]]  # feedback on the previous answer ("" at first) -> messages
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ class ModelAnswer:
     attempts: tuple[Attempt, ...]
     timings: Timings
     model: str | None
+    # The decision's probability among the three decisions, from the model's token probabilities; None when the
+    # answer has no decision or the server sent no probabilities.
+    token_confidence: float | None = None
 
 
 @dataclass
@@ -77,24 +87,25 @@ class _Run:
 
 
 class Asker:
-    def __init__(self, client: LlamaClient, evaluation: Evaluation, request_id: str | None = None) -> None:
-        self.client = client
+    def __init__(self, turns: Turns, evaluation: Evaluation, request_id: str | None = None) -> None:
+        self.turns = turns
+        self.client: LlamaClient = turns.client
         self.evaluation = evaluation
         self.log = logger.bind(request_id=request_id)
 
-    def ask(self, prompt_for: PromptFor, grammar: LoadedGrammar) -> ModelAnswer:
+    def ask(self, messages_for: MessagesFor, grammar: LoadedGrammar) -> ModelAnswer:
         run = _Run(expected=grammar.name, n_predict=self.evaluation.max_tokens)
         plans = constraints_for(grammar)
         for _ in range(self.evaluation.max_attempts):
             if not plans:
                 break
-            payload = self._attempt(run, prompt_for, plans[0])
+            payload = self._attempt(run, messages_for, plans[0])
             if payload is not None:
                 return self._answer(run, payload, plans[0])
             if run.attempts[-1].outcome == "grammar_rejected":
                 run.fallback_reason = run.fallback_reason or run.attempts[-1].error
                 plans.pop(0)
-        payload = self._attempt(run, prompt_for, UNCONSTRAINED)
+        payload = self._attempt(run, messages_for, UNCONSTRAINED)
         if payload is not None:
             return self._answer(run, payload, UNCONSTRAINED)
         raise EvaluationError(
@@ -102,16 +113,18 @@ class Asker:
             [attempt.model_dump(mode="json") for attempt in run.attempts],
         )
 
-    def _attempt(self, run: _Run, prompt_for: PromptFor, plan: Constraint) -> BaseModel | None:
+    def _attempt(self, run: _Run, messages_for: MessagesFor, plan: Constraint) -> BaseModel | None:
         """One call; records the attempt and adjusts ``run`` for the next one. The payload when valid."""
         started = time.monotonic()
         try:
+            prompt = self.turns.prompt(messages_for(run.feedback))
             result = self.client.complete(
-                prompt_for(run.feedback),
-                plan.grammar,
-                n_predict=run.n_predict,
+                prompt,
+                self._grammar(plan, prompt),
+                n_predict=run.n_predict + (self.turns.think_max_chars if self._thinks else 0),
                 temperature=self.evaluation.temperature,
                 seed=self.evaluation.seed,
+                n_probs=N_PROBS,
             )
         except GrammarRejected as exc:
             self._record(run, plan, "grammar_rejected", str(exc), started=started)
@@ -123,8 +136,18 @@ class Asker:
         run.results.append(result)
         return self._judge_result(run, plan, started, result)
 
+    @property
+    def _thinks(self) -> bool:
+        return self.turns.thinking == "bounded"
+
+    def _grammar(self, plan: Constraint, prompt: str) -> str | None:
+        if plan.grammar is None or not self._thinks:
+            return plan.grammar
+        return with_thinking(plan.grammar, self.turns.think_max_chars, opened=opened_thinking(prompt))
+
     def _judge_result(self, run: _Run, plan: Constraint, started: float, result: CompletionResult) -> BaseModel | None:
-        candidates = [result.content] if plan is not UNCONSTRAINED else json_objects(result.content)
+        text = answer_text(result.content)
+        candidates = [text] if plan is not UNCONSTRAINED else json_objects(text)
         if result.truncated and (plan is not UNCONSTRAINED or not candidates):
             error = f"cut at {run.n_predict} tokens"
             self._record(run, plan, "truncated", error, started=started, result=result)
@@ -173,10 +196,14 @@ class Asker:
             predicted_ms=round(sum(r.predicted_ms for r in run.results), 3),
             prompt_tokens=sum(r.tokens_evaluated for r in run.results),
             predicted_tokens=sum(r.tokens_predicted for r in run.results),
+            cached_tokens=sum(r.tokens_cached for r in run.results),
         )
-        model = run.results[-1].model if run.results else None
+        last = run.results[-1] if run.results else None
+        decision = getattr(payload, "decision", None)
+        measured = decision_confidence(last.content, last.probs, decision) if last and decision else None
         attempts = tuple(run.attempts)
-        return ModelAnswer(payload, plan.method, plan.ref, run.fallback_reason, attempts, timings, model)
+        model = last.model if last else None
+        return ModelAnswer(payload, plan.method, plan.ref, run.fallback_reason, attempts, timings, model, measured)
 
 
 def _first_valid(grammar: str, candidates: list[str]) -> BaseModel:

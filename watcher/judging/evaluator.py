@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loguru import logger
 
@@ -23,9 +23,10 @@ from watcher.grammars.loader import grammar_for_step, load_grammar
 from watcher.judging import verdicts
 from watcher.judging.asking import Asker, ModelAnswer
 from watcher.judging.checks import CheckReport, run_checks
-from watcher.judging.prompts import in_turns, step_prompt, summarize, turn_format
+from watcher.judging.prompts import Message, step_messages, summarize
 from watcher.judging.records import EvaluationRecord, Timings
 from watcher.judging.step_files import Companions, StepOutput, detect_step, load_step_output
+from watcher.judging.turns import Turns, turns_for
 from watcher.llm.client import LlamaClient, ServerProps
 from watcher.llm.lease import ServerLease
 
@@ -37,6 +38,7 @@ class Evaluator:
         self.settings = settings
         self.lease = lease
         self._props: ServerProps | None = None
+        self._turns: Turns | None = None
 
     def judge(self, file: Path, step: str | None = None, *, request_id: str | None = None) -> dict[str, Any]:
         return self.evaluate(file, step, request_id=request_id).model_dump(mode="json")
@@ -49,7 +51,7 @@ class Evaluator:
         planned = verdicts.plan(source.config, report)
         answer = self.ask_model(source, report, request_id) if planned.ask_model else None
         decision = getattr(answer.payload, "decision", None) if answer else None
-        confidence = getattr(answer.payload, "confidence", None) if answer else None
+        confidence = policy_confidence(answer)
         verdict = verdicts.combine(source.config, report, decision, confidence)
         record = self._record(
             source, report, verdict, answer=answer, request_id=request_id, elapsed=time.monotonic() - started
@@ -66,27 +68,29 @@ class Evaluator:
             summary = f"(a summary of the file, not the file: {source.data['aggregated']})\n{summary}"
         findings = "\n".join(report.lines())
         # Held around the start too: the idle stop must not take the server between start and request.
+        checks = tuple(self.settings.watcher.checks.get(source.step, ()))
         with self.lease.in_use(), self._client() as client:
             self.lease.ensure_running()
-            fmt = turn_format(*self._server_facts(client))
 
-            def prompt_for(feedback: str) -> str:
-                text = step_prompt(
-                    source.step, source.config, summary, grammar.name, findings=findings, feedback=feedback
-                )
-                return in_turns(text, fmt)
+            def messages_for(feedback: str) -> list[Message]:
+                return step_messages(
+                    source.step, source.config, checks, grammar.name, summary=summary, findings=findings,
+                    feedback=feedback,
+                )  # fmt: skip
 
-            return Asker(client, self.settings.watcher.evaluation, request_id).ask(prompt_for, grammar)
+            asker = Asker(self._turns_of(client), self.settings.watcher.evaluation, request_id)
+            return asker.ask(messages_for, grammar)
 
     def _client(self) -> LlamaClient:
         timeout = self.settings.watcher.evaluation.request_timeout_sec
         return LlamaClient(self.lease.base_url, self.lease.name, timeout)
 
-    def _server_facts(self, client: LlamaClient) -> tuple[str, str | None]:
-        """Chat template and model name, asked once per evaluator (the turn format depends on them)."""
-        if self._props is None:
+    def _turns_of(self, client: LlamaClient) -> Turns:
+        """The server's template facts, asked once per evaluator; the turns use this call's client."""
+        if self._props is None or self._turns is None:
             self._props = client.props()
-        return self._props.chat_template, self._props.model
+            self._turns = turns_for(client, self.settings, self._props, self._props.model_path)
+        return Turns(client, self._turns.template_source, self._turns.thinking, self._turns.think_max_chars)
 
     def _record(
         self,
@@ -110,6 +114,9 @@ class Evaluator:
             unknown_keys=list(source.unknown_keys),
             decision=verdict.decision,
             confidence=verdict.model_confidence,
+            confidence_source=confidence_source(answer),
+            verbalised_confidence=getattr(answer.payload, "confidence", None) if answer else None,
+            template_source=self._turns.template_source if answer and self._turns else None,
             parse_method=answer.parse_method if answer else "checks_only",
             fallback_reason=answer.fallback_reason if answer else None,
             payload=answer.payload.model_dump(mode="json") if answer else None,
@@ -122,3 +129,20 @@ class Evaluator:
             timings=timings.model_copy(update={"total_ms": round(elapsed * 1000, 1)}),
             attempts=list(answer.attempts) if answer else [],
         )
+
+
+def policy_confidence(answer: ModelAnswer | None) -> float | None:
+    """The confidence ``min_confidence`` is held to: measured from token probabilities when the server sent them,
+    else the number the model wrote."""
+    if answer is None:
+        return None
+    if answer.token_confidence is not None:
+        return answer.token_confidence
+    written = getattr(answer.payload, "confidence", None)
+    return float(written) if isinstance(written, int | float) else None
+
+
+def confidence_source(answer: ModelAnswer | None) -> Literal["token_probability", "verbalised"] | None:
+    if answer is None or getattr(answer.payload, "decision", None) is None:
+        return None
+    return "token_probability" if answer.token_confidence is not None else "verbalised"

@@ -1,8 +1,10 @@
-"""Prompts for judging a step output: instructions, a size-bounded summary of the file, the expected JSON shape.
+"""Prompts for judging a step output, as chat messages the server's chat template turns into the model's own turns.
 
-The prompt goes to ``/completion`` as raw text in the model's turn format. Gemma's is the default: many Gemma
-GGUF files carry no chat template, and llama-server then reports its ChatML fallback in ``/props``, so only a
-ChatML template on a model that is not Gemma selects ChatML.
+Two messages: a system message that is the same for every output of a step (the task, the step's criteria, how
+to read the checks, the answer's shape) and a user message with what changes (the output, the check results).
+The fixed part comes first so llama-server's prompt cache reuses it from one evaluation of a step to the next.
+The model is told that the check results are facts: small models do not compare numbers reliably, so the checks
+compare and the model weighs what they found.
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from watcher.config import StepConfig
+from watcher.config import Check, StepConfig
 
-TURN_FORMATS: dict[str, str] = {
-    "gemma": "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n",
-    "chatml": "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
-}
+Message = dict[str, str]
 
 # What each grammar's answer means, key by key, in the grammar's key order. Prose rather than a JSON skeleton:
 # the grammar enforces the syntax, and small models copy a skeleton's placeholder texts verbatim.
@@ -25,9 +24,14 @@ _CONFIDENCE = (
     '"confidence" (how sure you are, 0 to 1: about 0.9 when the numbers clearly support your answer, about 0.5 '
     "when they are mixed)"
 )
+FACTS = (
+    "The automatic checks have compared every number with its threshold exactly; treat their PASS and FAIL as "
+    "facts and do not compare the numbers again. A margin is how far a value is inside (+) or outside (-) its "
+    "threshold. Your task is what the checks cannot do: weigh them together with the rest of the output."
+)
 _DECISION_KEYS = (
-    f'"decision" (proceed, retry or escalate), {_CONFIDENCE}, "reasoning" (one or two sentences that cite the '
-    "numbers above)"
+    '"reasoning" (first, before deciding: one or two sentences that weigh the check results above), "decision" '
+    f"(proceed, retry or escalate), {_CONFIDENCE}"
 )
 _LIST_KEYS = (
     '"warnings" (a list of at most 3 short texts; empty when nothing is wrong), "suggested_parameters" (a list '
@@ -69,16 +73,6 @@ DECISION_GUIDE = (
 )
 
 
-def turn_format(chat_template: str, model: str | None) -> str:
-    """The name of the turn format for a server's ``/props`` chat template and model name."""
-    is_gemma = "gemma" in (model or "").lower() or "<start_of_turn>" in chat_template
-    return "chatml" if "<|im_start|>" in chat_template and not is_gemma else "gemma"
-
-
-def in_turns(prompt: str, fmt: str = "gemma") -> str:
-    return TURN_FORMATS[fmt].format(prompt=prompt)
-
-
 def summarize(data: Any, limit: int) -> str:
     """Compact JSON of ``data`` in at most ``limit`` characters: long lists and texts are shortened first, and
     only if that is not enough is the text cut, with a marker saying so."""
@@ -101,26 +95,50 @@ def _shorten(value: Any, items: int, chars: int) -> Any:
     return value
 
 
-def step_prompt(
+def step_messages(
     step: str,
     config: StepConfig,
-    summary: str,
+    checks: tuple[Check, ...],
     grammar: str,
     *,
+    summary: str,
     findings: str = "",
     feedback: str = "",
-) -> str:
-    """The user turn asking for a judgement of one step output."""
+) -> list[Message]:
+    """The system message (fixed per step) and the user message (this output) asking for one judgement."""
+    return [
+        {"role": "system", "content": step_instructions(step, config, checks, grammar)},
+        {"role": "user", "content": output_message(summary, findings, feedback)},
+    ]
+
+
+def step_instructions(step: str, config: StepConfig, checks: tuple[Check, ...], grammar: str) -> str:
+    """What is the same for every output of a step: task, criteria, how to read the checks, answer shape."""
     parts = [
         f"You review the output of step {step} ({config.name}) of a machine-learning pipeline.",
         DECISION_GUIDE,
     ]
     if config.instructions:
         parts.append(config.instructions)
-    parts.append(f"Step output (JSON, possibly shortened):\n{summary}")
-    if findings:
-        parts.append(f"Results of the automatic checks:\n{findings}")
+    if checks:
+        parts.append("What a good output of this step is:\n" + "\n".join(criterion(check) for check in checks))
+        parts.append(FACTS)
     parts.append(f"Answer with one JSON object only. {ANSWER_SHAPES[grammar]}")
+    return "\n\n".join(parts)
+
+
+def criterion(check: Check) -> str:
+    if check.range is not None:
+        need = f"between {check.range[0]:g} and {check.range[1]:g}"
+    else:
+        need = f"{check.op} {check.value:g}" if check.value is not None else check.op
+    return f"- {check.path} {need} ({check.severity}): otherwise {check.message}"
+
+
+def output_message(summary: str, findings: str, feedback: str = "") -> str:
+    parts = [f"Step output (JSON, possibly shortened):\n{summary}"]
+    if findings:
+        parts.append(f"Results of the automatic checks (facts):\n{findings}")
     if feedback:
         parts.append(f"Your previous answer was rejected: {feedback}\nAnswer again, correcting that.")
     return "\n\n".join(parts)

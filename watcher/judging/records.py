@@ -24,6 +24,11 @@ from watcher.judging.verdicts import Decision, Verdict
 # rejected it and json_generic constrained the answer), llm_http_extracted (no constraint: JSON taken from free
 # text), checks_only (no model).
 ParseMethod = Literal["grammar_constrained", "json_grammar_constrained", "llm_http_extracted", "checks_only"]
+ConfidenceSource = Literal["token_probability", "verbalised"]
+# Whose chat template made the prompt: config (the server config, or for a catalogue model without a template of
+# its own the catalogue, names a built-in one), model (the GGUF's own),
+# server_fallback (the model has none; llama-server's ChatML), unknown (the model file could not be read).
+TemplateSource = Literal["config", "model", "server_fallback", "unknown"]
 
 
 class Record(BaseModel):
@@ -49,6 +54,7 @@ class Timings(Record):
     predicted_ms: float = Field(0.0, ge=0, description="Generation, summed over attempts.")
     prompt_tokens: int = Field(0, ge=0)
     predicted_tokens: int = Field(0, ge=0)
+    cached_tokens: int = Field(0, ge=0, description="Prompt tokens reused from the server's prompt cache.")
     total_ms: float = Field(0.0, ge=0, description="Wall time of the whole evaluation.")
 
 
@@ -80,7 +86,21 @@ class EvaluationRecord(RecordHead):
         default_factory=list,
         description="Key paths of the output its schema does not name: accepted, listed so a new key is seen.",
     )
-    confidence: float | None = Field(ge=0, le=1, description="The model's confidence; null without a model.")
+    confidence: float | None = Field(
+        ge=0, le=1, description="The confidence the policy used (see confidence_source); null without a model."
+    )
+    confidence_source: ConfidenceSource | None = Field(
+        None,
+        description="token_probability: measured from the model's token probabilities; verbalised: the "
+        "number it wrote (the server sent no probabilities).",
+    )
+    verbalised_confidence: float | None = Field(None, ge=0, le=1, description="The confidence the model wrote.")
+    template_source: TemplateSource | None = Field(
+        None,
+        description="Whose chat template made the prompt: model (the GGUF's own), config (named by the server "
+        "config or, for a catalogue model without one, by the catalogue), server_fallback (the model has none: "
+        "llama-server's ChatML fallback) or unknown.",
+    )
     parse_method: ParseMethod
     fallback_reason: str | None = Field(description="Why the step's grammar did not produce the answer.")
     payload: JsonValue = Field(description="The validated model answer; null without a model.")

