@@ -33,7 +33,8 @@ def test_calibrate_prints_per_evaluation_figures_and_writes_its_recommendation(t
         check=False, capture_output=True, text=True, timeout=100, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    # Step 5 of the shipped set has outputs the checks leave open. The fake answers {"verdict": "yes"}, never a valid decision: each open output is an error of the model.
+    # Step 5 of the shipped set has outputs the checks leave open. The fake answers {"verdict": "yes"}, never a
+    # valid decision: each open output is an error of the model.
     assert "step 5 good/" in result.stdout and ": error (model None); prompt 0 tokens, 0 cached" in result.stdout
     table = result.stdout.split("recommend ask_model\n", 1)[1]
     assert table.startswith("step 5 ") and table.splitlines()[0].endswith("never")
