@@ -13,8 +13,24 @@ from watcher.errors import InputError
 MAX_REPORTED_ERRORS = 20
 
 
+def _refuse_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON, although Python's decoder takes them by default."""
+    raise NonStandardJSON(name)
+
+
+class NonStandardJSON(ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+
 def decode_json(data: bytes, file: Path) -> Any:
-    """Parse bytes as JSON; an empty, binary or malformed file is an InputError saying where it breaks."""
+    """Parse bytes as strict JSON; anything else is an InputError saying where and why it breaks.
+
+    Every way the decoder can fail on hostile input ends here as an InputError, never as a foreign exception: an
+    integer of thousands of digits (Python's int conversion limit raises ValueError), nesting deeper than the
+    interpreter's stack (RecursionError), a document too large for memory (MemoryError), lone surrogates.
+    """
     if not data.strip():
         raise InputError(file, "empty file: expected a JSON object")
     try:
@@ -22,11 +38,22 @@ def decode_json(data: bytes, file: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(file, f"not UTF-8 text: invalid byte at offset {exc.start}") from exc
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise InputError(file, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except NonStandardJSON as exc:
+        raise InputError(file, f"not standard JSON: {exc.name} is not a number in JSON (RFC 8259)") from exc
     except RecursionError as exc:
         raise InputError(file, "invalid JSON: nested too deeply") from exc
+    except MemoryError as exc:
+        raise InputError(file, "invalid JSON: too large to decode in memory") from exc
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise InputError(file, f"invalid JSON: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def schema_errors(validator: Draft202012Validator, payload: Any) -> list[str]:

@@ -17,7 +17,18 @@ from loguru import logger
 from watcher.config import Settings
 from watcher.core.clock import now_iso
 from watcher.daemon.workers import EvaluationSlots
-from watcher.errors import EvaluationError, InputError, LLMServerError, PolicyViolation
+from watcher.errors import (
+    BinaryNotFound,
+    ConfigError,
+    EvaluationError,
+    GrammarError,
+    InputError,
+    LLMServerError,
+    ModelNotFound,
+    PolicyViolation,
+    ProvisionError,
+    RecordInvalid,
+)
 from watcher.intake.readiness import Sig
 from watcher.judging.protocols import StepJudge
 from watcher.judging.records import escalation_body, finish_record
@@ -28,8 +39,12 @@ from watcher.spool.folders import Spool
 Kind = Literal["request", "step_output"]
 # decided: a decision from the handler; escalated: no validated decision, a person must look;
 # rejected: the request (or step output) is invalid; retry: the server was unavailable, try again later;
-# cancelled: shutdown came before it started; it stays claimed for the next start.
-Result = Literal["decided", "escalated", "rejected", "retry", "cancelled"]
+# cancelled: shutdown came before it started; it stays claimed for the next start; fault: the installation is
+# broken (see DEPLOYMENT_FAULTS), the request waits claimed until it is fixed.
+Result = Literal["decided", "escalated", "rejected", "retry", "cancelled", "fault"]
+# Faults of the installation, never of a request: a grammar file missing or unreadable, a model or binary that
+# disappeared, a config or build that does not load, a record our own code cannot build.
+DEPLOYMENT_FAULTS = (GrammarError, BinaryNotFound, ModelNotFound, ProvisionError, ConfigError, RecordInvalid)
 
 
 @dataclass
@@ -43,6 +58,7 @@ class Job:
     sig: Sig | None = None
     recovered: bool = False
     attempts: int = 0
+    fault: str | None = None  # the installation fault it waits on (watcher.daemon.faults)
 
     @property
     def id(self) -> str:
@@ -56,6 +72,7 @@ class Outcome:
     seconds: float
     error: str | None = None
     server_down: bool = False  # a retry that waits for the LLM server, however long that takes
+    fault_kind: str | None = None  # for result "fault": the exception class
 
 
 def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
@@ -73,6 +90,10 @@ def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
         spool.write_decision(job.id, finish(job, record))
         if job.kind == "request":
             spool.archive(job.path)
+    except DEPLOYMENT_FAULTS as exc:  # before LLMServerError: a missing model or binary is one of these
+        # Logged once per fault by the scheduler, not once per request.
+        request_log.debug("waits for the installation to be fixed: {}", exc)
+        return Outcome(job, "fault", time.perf_counter() - start, str(exc), fault_kind=type(exc).__name__)
     except (LLMServerError, OSError) as exc:
         request_log.warning("will retry: {}", exc)
         server_down = isinstance(exc, LLMServerError)
@@ -83,9 +104,12 @@ def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
         request_log.warning("rejected: {}", rule)
         return Outcome(job, "rejected", time.perf_counter() - start, rule)
     except Exception as exc:
-        request_log.exception("handler failed")
-        _reject(job, spool, f"handler failed: {type(exc).__name__}: {exc}", [])
-        return Outcome(job, "rejected", time.perf_counter() - start, str(exc))
+        # Not known to be the request's fault, nor the installation's: a bounded retry, then a rejection naming
+        # the exception (the scheduler gives up after IO_RETRY_LIMIT attempts).
+        if job.attempts == 0:
+            request_log.exception("handler failed; will retry")
+        error = f"handler failed: {type(exc).__name__}: {exc}"
+        return Outcome(job, "retry", time.perf_counter() - start, error)
     request_log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
     return Outcome(job, result, seconds)
 
@@ -118,5 +142,10 @@ def rule_of(error: Exception) -> tuple[str, list[str]]:
 def finish(job: Job, body: dict[str, Any]) -> dict[str, Any]:
     """The record as written: the handler's body under the request's head."""
     return finish_record(
-        body, request_id=job.id, request_type=job.request.type, source=job.source, decided_at=now_iso()
+        body,
+        request_id=job.id,
+        request_type=job.request.type,
+        source=job.source,
+        decided_at=now_iso(),
+        request_sha256=job.request.sha256,
     )

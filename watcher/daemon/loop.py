@@ -242,23 +242,37 @@ class Daemon:
             logger.info("SIGHUP: the terminal is gone; stopping")
             self.request_stop()
             return
+        self.notifier.reloading()
+        try:
+            self._reload()
+        finally:
+            # READY=1 ends the reload for systemd, with the new config in force or the old one kept (STATUS= then
+            # names the fault); the faults' waiting requests were released and are tried again.
+            self.notifier.ready(self.state.status_line())
+
+    def _reload(self) -> None:
         if self._reload_settings is None:
             logger.warning("SIGHUP: no config source to reload from")
+            self.scheduler.configure(self.settings, self.judge)
             return
         try:
             new = self._reload_settings()
+            judge = self._judge_factory(new) if self._judge_factory else self.judge
         except WatcherError as exc:
             logger.error("config not reloaded, keeping the running one: {}", exc)
+            self.scheduler.faults.config_failed(f"config not reloaded, the running one is kept: {exc}")
+            self.scheduler.configure(self.settings, self.judge)
             return
         if SpoolPaths.from_settings(new) != self.spool.paths:
             logger.error("config not reloaded: folders cannot change while running; restart the daemon")
+            self.scheduler.faults.config_failed("config not reloaded: folders cannot change while running")
             return
+        self.scheduler.faults.config_loaded()
         if worker_count(new) != self.workers:
             logger.warning("concurrency changes take effect on restart; keeping {} worker(s)", self.workers)
         if new.watcher.limits.cpu != self.settings.watcher.limits.cpu:
             logger.warning("limits.cpu changes take effect on restart; the threads stay where they are")
-        self.settings = new
-        self.judge = self._judge_factory(new) if self._judge_factory else self.judge
+        self.settings, self.judge = new, judge
         self.scheduler.configure(new, self.judge)
         self.intake.restart(self.scheduler.watchset.folders(), polling=new.watcher.intake.polling_observer)
         self.scheduler.rescan()
@@ -305,7 +319,8 @@ class Daemon:
         return False
 
     def load(self) -> Load:
-        return Load(queue_depth=self.queue_depth, in_flight=self.slots.active, workers=self.workers)
+        faults = self.scheduler.faults
+        return Load(self.queue_depth, self.slots.active, self.workers, faults.report(), faults.line())
 
     @property
     def queue_depth(self) -> int:

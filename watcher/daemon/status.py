@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -40,6 +40,8 @@ class Load:
     queue_depth: int
     in_flight: int
     workers: int
+    faults: list[dict[str, Any]] = field(default_factory=list)  # faults of the installation (daemon.faults)
+    fault_line: str = ""  # the first of them, for STATUS=
 
 
 class StateWriter:
@@ -74,7 +76,7 @@ class StateWriter:
     def status_line(self) -> str:
         load = self._load()
         state = self._server.get("state", "unknown")
-        return f"queue {load.queue_depth}, in flight {load.in_flight}, server {state}"
+        return f"{load.fault_line}queue {load.queue_depth}, in flight {load.in_flight}, server {state}"
 
     def snapshot(self, state: str, load: Load) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class StateWriter:
             "workers": load.workers,
             "in_flight": load.in_flight,
             "queue_depth": load.queue_depth,
+            "faults": load.faults,
             "outcomes": dict(self.metrics.outcomes),
             "server": self._server,
         }
@@ -115,6 +118,8 @@ class StateWriter:
         load = self._load()
         gauges = {"queue_depth": float(load.queue_depth), "workers": float(load.workers)}
         gauges["in_flight"] = float(load.in_flight)
+        gauges["installation_faults"] = float(len(load.faults))
+        gauges["waiting_on_faults"] = float(sum(f.get("waiting", 0) for f in load.faults))
         try:
             atomic_write_json(self.folder / STATUS_NAME, self.snapshot(state, load), durable=False)
             self.metrics.write(self.folder / METRICS_NAME, gauges, self._server)

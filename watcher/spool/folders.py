@@ -11,6 +11,7 @@ Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` after an ``lstat``: a symlink,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import threading
@@ -181,6 +182,17 @@ class Spool:
 
     def has_decision(self, request_id: str) -> bool:
         return os.path.exists(self.decision_file(request_id))
+
+    def decided_sha256(self, request_id: str) -> str | None:
+        """The sha256 of the request a decision was made for; None when the record does not say (or is
+        unreadable: then a second request with the id cannot be told apart, and counts as a duplicate)."""
+        try:
+            with open(self.decision_file(request_id), "rb") as handle:
+                record = json.loads(handle.read())
+        except (OSError, ValueError):
+            return None
+        sha = record.get("request_sha256") if isinstance(record, dict) else None
+        return sha if isinstance(sha, str) else None
 
     def write_decision(self, request_id: str, record: dict[str, Any]) -> Path:
         return atomic_write_json(self.decision_path(request_id), record)
