@@ -24,6 +24,7 @@ from loguru import logger
 from watcher.config import Settings
 from watcher.core.ids import sha256_hex, step_output_id
 from watcher.core.jsondoc import decode_json
+from watcher.core.regular import read_regular
 from watcher.daemon.execute import Job, Outcome
 from watcher.daemon.faults import Faults
 from watcher.daemon.metrics import Metrics
@@ -36,7 +37,7 @@ from watcher.judging.protocols import StepJudge
 from watcher.requests.contract import Registry
 from watcher.requests.model import Request
 from watcher.requests.validate import parse_request, validate_request
-from watcher.spool.folders import Spool, read_regular
+from watcher.spool.folders import Spool
 
 RETRY_BASE_SEC = 2.0
 RETRY_MAX_SEC = 300.0

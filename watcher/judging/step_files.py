@@ -19,6 +19,7 @@ from watcher.config.outputs import steps_for
 from watcher.core.datadirs import schema_path
 from watcher.core.ids import sha256_hex
 from watcher.core.jsondoc import decode_json, load_validator, schema_errors
+from watcher.core.regular import read_regular
 from watcher.errors import InputError, SchemaViolation
 
 
@@ -52,7 +53,7 @@ def steps_whose_schema_matches(settings: Settings, file: Path) -> list[str]:
     """Read once; a file that cannot be read or parsed raises its own InputError rather than matching nothing."""
     document = decode_json(read_step_bytes(settings, file), file)
     steps = settings.watcher.steps.items()
-    return [step for step, config in steps if not schema_errors(_step_validator(config.schema_file), document)]
+    return [step for step, config in steps if not schema_errors(_step_validator(config.schema_file), document, file)]
 
 
 @cache
@@ -61,15 +62,11 @@ def _step_validator(schema_file: str) -> Draft202012Validator:
 
 
 def read_step_bytes(settings: Settings, file: Path) -> bytes:
-    limit = settings.watcher.limits.max_file_bytes
+    """A regular file's bytes (a symlink a person named is followed; a FIFO or device is refused, unread)."""
     try:
-        with file.open("rb") as handle:
-            data = handle.read(limit + 1)
+        return read_regular(file, settings.watcher.limits.max_file_bytes, follow=True)[0]
     except OSError as exc:
         raise InputError(file, f"cannot read: {exc.strerror or exc}") from exc
-    if len(data) > limit:
-        raise InputError(file, f"larger than limits.max_file_bytes ({limit} bytes)")
-    return data
 
 
 def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
@@ -79,7 +76,7 @@ def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
         raise InputError(file, f"step {step!r} is not configured; steps are {', '.join(settings.watcher.steps)}")
     data = read_step_bytes(settings, file)
     document = decode_json(data, file)
-    problems = schema_errors(_step_validator(config.schema_file), document)
+    problems = schema_errors(_step_validator(config.schema_file), document, file)
     if problems:
         raise SchemaViolation(file, f"does not match schema {config.schema_file} (step {step})", problems)
     return StepOutput(step, config, file, document, sha256_hex(data))
