@@ -285,7 +285,7 @@ def test_oversized_and_unparseable_files_are_input_errors(settings: Settings, tm
     broken = tmp_path / "broken.json"
     broken.write_text('{"step": 1,')
     with scripted() as server:
-        with pytest.raises(InputError, match=r"larger than limits\.max_file_bytes"):
+        with pytest.raises(InputError, match=r"over limits\.max_file_bytes"):
             Evaluator(settings, server).evaluate(big, "1")
         with pytest.raises(InputError, match="invalid JSON at line 1"):
             Evaluator(settings, server).evaluate(broken, "1")

@@ -74,5 +74,5 @@ def test_nan_is_never_written_into_a_decision(tmp_path: Path) -> None:
     assert not (tmp_path / "d.json").exists()
     body = evaluation_body(tmp_path / "out.json", "1")
     body["confidence"] = math.nan
-    with pytest.raises(RecordInvalid, match="breaks its model"):
+    with pytest.raises(RecordInvalid, match="cannot be written as JSON"):
         finish_record(body, request_id="r", request_type="evaluate_step", source="r.json", decided_at="now")

@@ -100,15 +100,7 @@ class Scheduler:
         """Queue the requests a previous run claimed and did not finish."""
         claimed = self.spool.claimed()
         for path in claimed:
-            try:
-                data, _ = read_regular(path, self.settings.watcher.limits.max_file_bytes)
-                request = parse_request(data, path, self.settings, self.registry)
-            except VANISHED:
-                continue
-            except Exception as exc:
-                self.refusals.refuse(path, REQUEST, exc)
-                continue
-            self.backlog.append(self._job("request", path, request, path.name, recovered=True))
+            self.backlog.extend(self._reload_claimed(path, recovered=True))
         return len(claimed)
 
     @property
@@ -193,17 +185,17 @@ class Scheduler:
             return
         self._start(self._job("request", claimed, request, path.name))
 
-    def _reload_claimed(self, claimed: Path) -> list[Job]:
+    def _reload_claimed(self, claimed: Path, recovered: bool = False) -> list[Job]:
+        """A claimed request read and validated again (changed after its read, or left by a previous run)."""
         try:
             data, _ = read_regular(claimed, self.settings.watcher.limits.max_file_bytes)
-            return [
-                self._job("request", claimed, parse_request(data, claimed, self.settings, self.registry), claimed.name)
-            ]
+            request = parse_request(data, claimed, self.settings, self.registry)
         except VANISHED:
             return []
         except Exception as exc:
             self.refusals.refuse(claimed, REQUEST, exc)
             return []
+        return [self._job("request", claimed, request, claimed.name, recovered=recovered)]
 
     def _offer_step_output(self, path: Path, step: str, data: bytes, info: os.stat_result, now: float) -> None:
         try:

@@ -162,8 +162,12 @@ def finish_record(
     try:
         as_json = json.loads(json.dumps(body, allow_nan=False))  # as it will be written: tuples become lists
         record = DecisionRecord.model_validate({**as_json, **head})
-    except (ValidationError, ValueError, TypeError) as exc:
-        raise RecordInvalid(f"the {body.get('kind')!r} record for {request_id} breaks its model: {exc}") from exc
+    except ValidationError as exc:
+        # Without the input values: the text names the fault, the same for every request that meets it.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise RecordInvalid(f"a {body.get('kind')!r} record breaks its model: {problems}") from exc
+    except (ValueError, TypeError) as exc:  # NaN, an infinity, or a value JSON cannot hold
+        raise RecordInvalid(f"a {body.get('kind')!r} record cannot be written as JSON: {exc}") from exc
     dumped: dict[str, Any] = record.model_dump(mode="json")
     return dumped
 
