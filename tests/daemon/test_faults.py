@@ -16,6 +16,7 @@ from loguru import logger
 
 from tests.support.daemon_fakes import FakeJudge, count_json, drop, request, running_daemon, write_config
 from tests.support.helpers import wait_until
+from watcher.commands import status
 from watcher.config import Settings, load_settings
 from watcher.core.datadirs import grammar_dir
 from watcher.daemon import scheduler as dispatch
@@ -133,6 +134,7 @@ def test_a_removed_grammar_keeps_requests_waiting_until_it_is_back(
         drop_requests(root, "g")
         assert wait_until(lambda: waiting(daemon, REQUESTS), timeout=10)
         assert_fault_shown(root, daemon, systemd, "GrammarError", "cannot read grammar")
+        assert wait_until(lambda: "FAULT:   GrammarError: " in status.render(status.collect(settings)), timeout=10)
         assert wait_until(lambda: daemon.scheduler.faults.report()[0]["waiting"] == REQUESTS, timeout=10)
         grammar.with_suffix(".away").rename(grammar)  # fixed: the next rescan's probe gets through
         assert wait_until(lambda: all_decided(root, "g"), timeout=15)
