@@ -33,6 +33,7 @@ BAD_INPUTS: dict[str, tuple[bytes, str]] = {
     "bom.json": (b"\xef\xbb\xbf" + request("bom"), "invalid JSON"),
     "utf16.json": (request("utf16").decode().encode("utf-16"), "not UTF-8"),
     "nul.json": (b"\x00" * 64, "invalid JSON"),
+    "long_path.json": (request("long", file="x" * 4000), "unusable path: File name too long"),
 }
 
 

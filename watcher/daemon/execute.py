@@ -7,6 +7,7 @@ the judge again.
 
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ Kind = Literal["request", "step_output"]
 Result = Literal["decided", "escalated", "rejected", "retry", "cancelled", "fault"]
 # Faults of the installation, never of a request: a grammar file missing or unreadable, a model or binary that
 # disappeared, a config or build that does not load, a record our own code cannot build.
+# A path from the request that no file system call can use: the request's fault, not a reason to retry.
+PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EILSEQ})
 DEPLOYMENT_FAULTS = (GrammarError, BinaryNotFound, ModelNotFound, ProvisionError, ConfigError, RecordInvalid)
 
 
@@ -90,28 +93,32 @@ def run_job(job: Job, spool: Spool, slots: EvaluationSlots) -> Outcome:
         spool.write_decision(job.id, finish(job, record))
         if job.kind == "request":
             spool.archive(job.path)
-    except DEPLOYMENT_FAULTS as exc:  # before LLMServerError: a missing model or binary is one of these
+    except Exception as exc:
+        return _failed(job, spool, exc, time.perf_counter() - start)
+    request_log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
+    return Outcome(job, result, seconds)
+
+
+def _failed(job: Job, spool: Spool, exc: Exception, seconds: float) -> Outcome:
+    """What a failure means: the installation's fault (wait), the request's (reject), or maybe passing (retry)."""
+    request_log = logger.bind(request_id=job.id)
+    if isinstance(exc, DEPLOYMENT_FAULTS):  # before LLMServerError: a missing model or binary is one of these
         # Logged once per fault by the scheduler, not once per request.
         request_log.debug("waits for the installation to be fixed: {}", exc)
-        return Outcome(job, "fault", time.perf_counter() - start, str(exc), fault_kind=type(exc).__name__)
-    except (LLMServerError, OSError) as exc:
-        request_log.warning("will retry: {}", exc)
-        server_down = isinstance(exc, LLMServerError)
-        return Outcome(job, "retry", time.perf_counter() - start, str(exc), server_down=server_down)
-    except (InputError, PolicyViolation) as exc:
+        return Outcome(job, "fault", seconds, str(exc), fault_kind=type(exc).__name__)
+    if isinstance(exc, InputError | PolicyViolation):
         rule, details = rule_of(exc)
         _reject(job, spool, rule, details)
         request_log.warning("rejected: {}", rule)
-        return Outcome(job, "rejected", time.perf_counter() - start, rule)
-    except Exception as exc:
-        # Not known to be the request's fault, nor the installation's: a bounded retry, then a rejection naming
-        # the exception (the scheduler gives up after IO_RETRY_LIMIT attempts).
-        if job.attempts == 0:
-            request_log.exception("handler failed; will retry")
-        error = f"handler failed: {type(exc).__name__}: {exc}"
-        return Outcome(job, "retry", time.perf_counter() - start, error)
-    request_log.info("{}: decision {} in {:.3f}s", job.source, record.get("decision"), seconds)
-    return Outcome(job, result, seconds)
+        return Outcome(job, "rejected", seconds, rule)
+    if isinstance(exc, LLMServerError | OSError):
+        request_log.warning("will retry: {}", exc)
+        return Outcome(job, "retry", seconds, str(exc), server_down=isinstance(exc, LLMServerError))
+    # Not known to be the request's fault, nor the installation's: a bounded retry, then a rejection naming the
+    # exception (the scheduler gives up after IO_RETRY_LIMIT attempts).
+    if job.attempts == 0:
+        request_log.opt(exception=exc).error("handler failed; will retry")
+    return Outcome(job, "retry", seconds, f"handler failed: {type(exc).__name__}: {exc}")
 
 
 def _decide(job: Job) -> tuple[dict[str, Any], Result]:
@@ -121,6 +128,11 @@ def _decide(job: Job) -> tuple[dict[str, Any], Result]:
     except EvaluationError as exc:
         reasoning = f"no validated decision could be obtained: {exc}"
         return escalation_body(reasoning, exc.attempts), "escalated"
+    except OSError as exc:
+        if exc.errno not in PATH_ERRNOS:
+            raise
+        # In the handler, before any write of ours: the path the request names cannot be used.
+        raise InputError(job.path, f"unusable path: {exc.strerror}: {exc.filename}") from exc
 
 
 def _reject(job: Job, spool: Spool, rule: str, details: list[str]) -> None:
