@@ -12,10 +12,11 @@ started again; the last 30 % runs one process, whose RSS is sampled after a warm
 
 At the end the spool must drain, and every file must have exactly one outcome (done/ with a decision, or
 rejected/ with an error naming the rule; a withdrawn file none), nothing may remain in requests/ or processing/,
-each decided id has one decision file. Figures printed: files per class, kills, outcomes, drain time, RSS at the
-end of the warm-up and at the end, judge calls per id (a kill may cut a judgement short: judged again, decided
-once). Exit status 1 when a check fails. The judge is the test suite's fake (5 ms per judgement), so the
-figures are about intake, recovery and bookkeeping, not the model.
+each decided id has one decision file, and RSS may not grow after the warm-up by more than 5 MB and 10 %.
+Figures printed: files per class, kills, outcomes, drain time, RSS after the warm-up, at most and at the end,
+judge calls per id (a kill may cut a judgement short: judged again, decided once). Exit status 1 when a check
+fails. The judge is the test suite's fake (5 ms per judgement), so the figures are about intake, recovery and
+bookkeeping, not the model.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ GOOD_SHARE = 0.5
 RATE_PERIOD_SEC = 20.0
 KILL_PHASE = 0.7
 DRAIN_TIMEOUT_SEC = 300.0
+RSS_SLACK_MB = 5.0  # growth after warm-up allowed for allocator noise: more (and over 10 %) fails the soak
 
 BAD: dict[str, bytes | None] = {
     "malformed": b'{"type": "evaluate_step",\n "file": }',
@@ -305,6 +307,9 @@ def main() -> int:
     try:
         figures = soak.run(args.minutes * 60, args.max_rate, args.kill_every)
         problems = check(soak)
+        warm, end = figures["warm_rss"], figures["end_rss"]
+        if isinstance(warm, float) and isinstance(end, float) and end > warm + max(RSS_SLACK_MB, warm * 0.1):
+            problems.append(f"RSS grew after warm-up: {warm:.1f} MB -> {end:.1f} MB")
     finally:
         if soak.process is not None and soak.process.poll() is None:
             soak.process.kill()
