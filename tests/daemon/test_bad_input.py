@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,8 +76,8 @@ def reason(record: dict[str, Any]) -> str:
 def outcome(root: Path, name: str) -> str | None:
     """rejected, decided, or None while the file has none."""
     f = spool(root)
-    if (f["rejected"] / f"{name}.error.json").exists():
-        return "rejected"
+    if (f["rejected"] / f"{name}.error.json").exists() and os.path.lexists(f["rejected"] / name):
+        return "rejected"  # the error record is written first, then the file moved next to it
     return (
         "decided"
         if (f["done"] / name).exists() or (f["done"] / name.replace(".json", ".duplicate.json")).exists()
