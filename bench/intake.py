@@ -61,8 +61,16 @@ WARM_UP = 20
 
 
 class InstantJudge:
+    """A record as the evaluator makes one without the model (the daemon validates every record it writes)."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(REPO))
+        from tests.support.records import evaluation_body
+
+        self._body = evaluation_body
+
     def judge(self, file: Path, step: str | None = None, *, request_id: str | None = None) -> dict[str, Any]:
-        return dict(DECISION)
+        return self._body(file, step)
 
 
 def bench_root(workers: int | None, cpu: str | int = "auto") -> tuple[Path, Settings]:

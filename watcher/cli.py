@@ -21,6 +21,7 @@ from watcher.errors import (
     LLMServerError,
     PolicyViolation,
     ProvisionError,
+    RecordInvalid,
     WatcherError,
 )
 from watcher.exitcodes import ExitCode
@@ -50,6 +51,7 @@ ERROR_CODES: tuple[tuple[type[WatcherError], ExitCode], ...] = (
     (ProvisionError, ExitCode.PROVISION_FAILED),
     (GrammarError, ExitCode.GRAMMAR_ERROR),
     (AlreadyRunning, ExitCode.ALREADY_RUNNING),
+    (RecordInvalid, ExitCode.INTERNAL_ERROR),
 )
 
 

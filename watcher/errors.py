@@ -30,6 +30,8 @@ WatcherError                                                                    
 │   └── AnswerInvalid        one answer failed a validation stage (json, schema,
 │                            model); becomes a re-ask inside the evaluator
 ├── PolicyViolation          a request asks for what the config does not allow  POLICY_DENIED (7)
+├── RecordInvalid            a decision record breaks its own model: a bug of   INTERNAL_ERROR (10)
+│                            watcher, never blamed on the request
 └── AlreadyRunning           another daemon holds the spool's lock              ALREADY_RUNNING (6)
                              (names the lock file and its pid)
 """
@@ -142,6 +144,10 @@ class AnswerInvalid(EvaluationError):
 
 class PolicyViolation(WatcherError):
     pass
+
+
+class RecordInvalid(WatcherError):
+    """The record a handler produced does not fit the decision record model (or holds a NaN): our bug."""
 
 
 class AlreadyRunning(WatcherError):

@@ -16,4 +16,5 @@ class ExitCode(IntEnum):
     POLICY_DENIED = 7  # the request asks for what the config does not allow
     PROVISION_FAILED = 8  # llama-server could not be built or the model assembled
     GRAMMAR_ERROR = 9  # a grammar file is missing or does not compile
+    INTERNAL_ERROR = 10  # a decision record broke its own model: a bug of watcher
     INTERRUPTED = 130

@@ -130,14 +130,14 @@ def test_bad_input_corpus_is_rejected_with_reasons_and_the_daemon_lives_on(root:
     secret = tmp_path / "outside_secret.json"
     secret.write_text('{"type": "evaluate_step", "file": "pipeline_outputs/step1.json"}')
     judge = FakeJudge()
+    (root / "pipeline_outputs").mkdir(exist_ok=True)  # before the requests that name it, however slow the test
+    (root / "pipeline_outputs" / "linked.json").symlink_to("/etc/hostname")
     with running_daemon(settings_for(root, grace=0.3), judge):
         for name, (data, _) in BAD_INPUTS.items():
             if data is not None:
                 (f["requests"] / name).write_bytes(data)  # written in place, as careless producers do
         (f["requests"] / "dir.json").mkdir()
         (f["requests"] / "link.json").symlink_to(secret)
-        (root / "pipeline_outputs").mkdir(exist_ok=True)
-        (root / "pipeline_outputs" / "linked.json").symlink_to("/etc/hostname")
         os.mkfifo(f["requests"] / "fifo.json")
         assert wait_until(lambda: count_json(f["rejected"]) == len(BAD_INPUTS), timeout=20)
         drop(f["requests"], "good.json", request("still-alive"))

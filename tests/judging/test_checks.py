@@ -163,7 +163,7 @@ def test_missing_path_is_a_failed_check_reported_as_missing() -> None:
     [
         ("best.flag", True),
         ("best.name", "w96"),
-        ("best.nan", "nan"),
+        ("best.nan", "NaN"),
         ("best.nested", "<object>"),
         ("trials", "<array>"),
     ],

@@ -12,11 +12,12 @@ from handlers import registry
 from tests.support.daemon_fakes import request, write_config
 from watcher.config import load_settings
 from watcher.core.ids import content_id
+from watcher.core.regular import read_fd, read_regular
 from watcher.errors import InputError, PolicyViolation, SchemaViolation
 from watcher.requests.contract import HandlerContext
 from watcher.requests.paths import resolve_inside
 from watcher.requests.validate import parse_request
-from watcher.spool.folders import Spool, SpoolPaths, is_candidate, read_fd, read_regular
+from watcher.spool.folders import Spool, SpoolPaths, is_candidate
 
 pytestmark = pytest.mark.timeout(30)
 

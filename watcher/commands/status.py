@@ -19,7 +19,9 @@ from watcher.spool.folders import Spool, SpoolPaths
 from watcher.spool.lock import LOCK_NAME, holder
 
 LAST_DECISIONS = 5
-DAEMON_KEYS = ("started_at", "updated_at", "workers", "in_flight", "queue_depth", "outcomes", "waiting_steps")
+DAEMON_KEYS = (
+    "started_at", "updated_at", "workers", "in_flight", "queue_depth", "outcomes", "waiting_steps", "faults",
+)  # fmt: skip
 
 
 def register(subparsers: Any) -> None:
@@ -96,6 +98,9 @@ def render(report: dict[str, Any]) -> str:
             f"daemon:  running, pid {daemon['pid']}, since {daemon.get('started_at', '?')}, "
             f"{daemon.get('in_flight', 0)} in flight, {daemon.get('queue_depth', 0)} queued"
         ]
+        # A fault of the installation: requests wait for it to be fixed, none is rejected for it.
+        for fault in daemon.get("faults") or []:
+            lines.append(f"FAULT:   {fault.get('kind')}: {fault.get('message')} ({fault.get('waiting', 0)} waiting)")
     else:
         lines = ["daemon:  not running"]
     for item in daemon.get("waiting_steps") or []:

@@ -69,7 +69,8 @@ def _create_temp(target: Path, folder: str) -> tuple[int, str]:
 
 
 def atomic_write_json(target: Path, payload: Any, *, durable: bool = True) -> Path:
-    text = json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    """``payload`` as strict JSON: a NaN or an infinity raises ValueError rather than writing what is not JSON."""
+    text = json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
     return atomic_write_bytes(target, text.encode("utf-8"), durable=durable)
 
 

@@ -33,13 +33,13 @@ def offer_approval(scheduler: Scheduler, path: Path, data: bytes, info: os.stat_
         payload = decode_json(data, path)
     except InputError as exc:
         if scheduler.settler.failed(path, now):  # still broken after the grace time: not a write in progress
-            scheduler._step_error(path, APPROVAL, sha, exc, sig)
+            scheduler.refusals.step_error(path, APPROVAL, sha, exc, sig)
         return
     scheduler.settler.done(path)
     try:
         request = approval_request(scheduler, payload, data, path)
     except (InputError, PolicyViolation) as exc:
-        scheduler._step_error(
+        scheduler.refusals.step_error(
             path, APPROVAL, sha, exc if isinstance(exc, InputError) else InputError(path, str(exc)), sig
         )
         return

@@ -19,6 +19,7 @@ from loguru import logger
 import handlers
 from watcher.config import Settings
 from watcher.core import affinity
+from watcher.daemon import transitions
 from watcher.daemon.alerts import Alerts
 from watcher.daemon.execute import Job, Outcome, run_job
 from watcher.daemon.metrics import Metrics
@@ -244,23 +245,20 @@ class Daemon:
             logger.info("SIGHUP: the terminal is gone; stopping")
             self.request_stop()
             return
-        if self._reload_settings is None:
-            logger.warning("SIGHUP: no config source to reload from")
-            return
+        self.notifier.reloading()
         try:
-            new = self._reload_settings()
-        except WatcherError as exc:
-            logger.error("config not reloaded, keeping the running one: {}", exc)
-            return
-        if SpoolPaths.from_settings(new) != self.spool.paths:
-            logger.error("config not reloaded: folders cannot change while running; restart the daemon")
-            return
-        if worker_count(new) != self.workers:
-            logger.warning("concurrency changes take effect on restart; keeping {} worker(s)", self.workers)
-        if new.watcher.limits.cpu != self.settings.watcher.limits.cpu:
-            logger.warning("limits.cpu changes take effect on restart; the threads stay where they are")
-        self.settings = new
-        self.judge = self._judge_factory(new) if self._judge_factory else self.judge
+            loaded = transitions.load(self)
+            if loaded is None:
+                self.scheduler.configure(self.settings, self.judge)  # what waits on a fault is tried again
+            else:
+                self._apply(*loaded)
+        finally:
+            # READY=1 ends the reload for systemd, with the new config in force or the old one kept (STATUS= then
+            # names the fault).
+            self.notifier.ready(self.state.status_line())
+
+    def _apply(self, new: Settings, judge: StepJudge) -> None:
+        self.settings, self.judge = new, judge
         self.scheduler.configure(new, self.judge)
         self.alerts.config = new.watcher.notify
         self.intake.restart(self.scheduler.watchset.folders(), polling=new.watcher.intake.polling_observer)
@@ -276,7 +274,7 @@ class Daemon:
             self.slots.close()
             self.scheduler.cancel(self.pool.cancel_pending())
             logger.info("stopping: waiting for {} running evaluation(s)", self.slots.active)
-            forced = self._drain()
+            forced = transitions.drain(self)
             self.pool.close()
         try:
             self._count_stop(self.lifecycle.stop())
@@ -292,27 +290,13 @@ class Daemon:
         logger.info("stopped{}", " (forced: running evaluations abandoned, they stay claimed)" if forced else "")
         return ExitCode.INTERRUPTED if forced else ExitCode.OK
 
-    def _drain(self) -> bool:
-        """Wait for running jobs; True when abandoned (second signal or drain_timeout)."""
-        assert self.pool is not None
-        deadline = time.monotonic() + self.drain_timeout
-        while self.pool.busy > 0:
-            now = time.monotonic()
-            if self.flags.force or now >= deadline:
-                logger.warning("abandoning {} running evaluation(s)", self.slots.active)
-                return True
-            self.waker.wait(min(TICK_SEC, deadline - now))
-            self._collect(now)
-            if self._watchdog_every:
-                self.notifier.watchdog()
-        self._collect(time.monotonic())
-        return False
-
     def load(self) -> Load:
         waiting = tuple((str(path), step) for path, step in self.scheduler.waiting_steps.items())
+        faults = self.scheduler.faults
         return Load(
-            queue_depth=self.queue_depth, in_flight=self.slots.active, workers=self.workers, waiting_steps=waiting
-        )
+            queue_depth=self.queue_depth, in_flight=self.slots.active, workers=self.workers,
+            faults=faults.report(), fault_line=faults.line(), waiting_steps=waiting,
+        )  # fmt: skip
 
     @property
     def queue_depth(self) -> int:

@@ -3,7 +3,10 @@
 Runs on the main loop's thread only, so its bookkeeping needs no locks. Rules kept here:
 - a request is claimed only after it parsed and validated (a half-written file is never moved);
 - one job per request id at a time: a second file with an id in flight waits, then finds the decision and is
-  archived as a duplicate; an id whose decision exists is never judged again;
+  archived as a duplicate (same content) or rejected as a conflict (other content, both sha256 named); an id
+  whose decision exists is never judged again;
+- whatever reading, parsing or validating a file raises ends as a rejection naming the rule (``refusals``), and
+  a job that meets a fault of the installation waits claimed (``faults``), never rejected;
 - at most ``capacity`` jobs are queued or running; the rest wait in the spool, unclaimed;
 - a step output is hashed by streaming, with no size cap (the cap is for requests); one whose step is still
   rewriting it (its ``ready_when`` is false) waits: no job, no rejection, listed in ``waiting_steps``, and is
@@ -22,13 +25,16 @@ from pathlib import Path
 from loguru import logger
 
 from watcher.config import Settings
-from watcher.core.ids import sha256_hex, step_output_id
+from watcher.core.ids import step_output_id
 from watcher.core.jsondoc import decode_json
+from watcher.core.regular import read_regular
 from watcher.daemon.approvals import offer_approval
-from watcher.daemon.execute import Job, Outcome, rule_of
+from watcher.daemon.execute import Job, Outcome
+from watcher.daemon.faults import Faults
 from watcher.daemon.metrics import Metrics
+from watcher.daemon.refusals import VANISHED, Refusals, conflict, is_transient
 from watcher.daemon.step_reading import read_step_output
-from watcher.errors import InputError, PolicyViolation
+from watcher.errors import InputError
 from watcher.intake.readiness import Settler, signature
 from watcher.intake.roles import APPROVAL, REQUEST, WatchSet
 from watcher.intake.seen_outputs import SeenOutputs
@@ -36,7 +42,7 @@ from watcher.judging.protocols import StepJudge
 from watcher.requests.contract import Registry
 from watcher.requests.model import Request
 from watcher.requests.validate import parse_request, validate_request
-from watcher.spool.folders import Spool, read_regular
+from watcher.spool.folders import Spool
 
 RETRY_BASE_SEC = 2.0
 RETRY_MAX_SEC = 300.0
@@ -62,19 +68,28 @@ class Scheduler:
         self._submit, self._busy, self.capacity = submit, busy, capacity
         intake = settings.watcher.intake
         self.settler = Settler(intake.settle_sec, intake.invalid_grace_sec)
-        self.configure(settings, judge)
         self.inflight: dict[str, Job] = {}
         self.waiting_steps: dict[Path, str] = {}  # step outputs whose step has not finished: path -> step
         self.held: dict[str, list[Job]] = {}
         self.backlog: deque[Job] = deque()
+        self.faults = Faults()
+        self.refusals = Refusals(spool, self.settler, seen, metrics)
         self._retries: list[tuple[float, int, Job]] = []
         self._sequence = itertools.count()
+        self.configure(settings, judge)
 
     def configure(self, settings: Settings, judge: StepJudge) -> None:
         intake = settings.watcher.intake
         self.settings, self.judge = settings, judge
         self.watchset = WatchSet(settings)
         self.settler.settle_sec, self.settler.grace_sec = intake.settle_sec, intake.invalid_grace_sec
+        self._release(self.faults.release_all())  # a reload may have fixed what they wait for
+
+    def _release(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.inflight.pop(job.id, None)  # held its id while it waited, so no duplicate could start
+            job.settings, job.judge = self.settings, self.judge
+            self.backlog.append(job)
 
     # -- intake ----------------------------------------------------------------------------------------------
 
@@ -85,26 +100,20 @@ class Scheduler:
     def rescan(self) -> None:
         for path in (*self.spool.scan(), *self.watchset.step_outputs()):
             self.hint(path)
+        self._release(self.faults.probes())
 
     def recover(self) -> int:
         """Queue the requests a previous run claimed and did not finish."""
         claimed = self.spool.claimed()
         for path in claimed:
-            try:
-                data, _ = read_regular(path, self.settings.watcher.limits.max_file_bytes)
-                request = parse_request(data, path, self.settings, self.registry)
-            except FileNotFoundError:
-                continue
-            except (InputError, PolicyViolation) as exc:
-                self._reject(path, exc)
-                continue
-            self.backlog.append(self._job("request", path, request, path.name, recovered=True))
+            self.backlog.extend(self._reload_claimed(path, recovered=True))
         return len(claimed)
 
     @property
     def depth(self) -> int:
         """Files and jobs waiting for a worker."""
-        return len(self.settler) + len(self.backlog) + len(self._retries) + sum(map(len, self.held.values()))
+        held = sum(map(len, self.held.values()))
+        return len(self.settler) + len(self.backlog) + len(self._retries) + held + self.faults.parked
 
     @property
     def waiting_files(self) -> int:
@@ -124,9 +133,7 @@ class Scheduler:
 
     def pump(self, now: float) -> None:
         while self._retries and self._retries[0][0] <= now:
-            job = heapq.heappop(self._retries)[2]
-            self.inflight.pop(job.id, None)  # held its id while it waited, so no duplicate could start
-            self.backlog.append(job)
+            self._release([heapq.heappop(self._retries)[2]])
         while self.free() > 0 and self.backlog:
             self._start(self.backlog.popleft())
         while (free := self.free()) > 0:
@@ -145,17 +152,23 @@ class Scheduler:
             self.settler.done(path)
             self.waiting_steps.pop(path, None)
             return
+        try:
+            self._read_and_offer(path, role, now)
+        except VANISHED:
+            logger.debug("{}: gone before it could be read", path)
+            self.settler.done(path)
+            self.waiting_steps.pop(path, None)
+        except Exception as exc:  # whatever it is, the file gets an answer
+            if is_transient(exc) and not self.settler.failed(path, now):
+                logger.warning("{}: cannot read yet, trying again: {}", path.name, exc)
+                return
+            self.refusals.refuse(path, role, exc)
+
+    def _read_and_offer(self, path: Path, role: str, now: float) -> None:
         if role not in (REQUEST, APPROVAL):
             self._offer_step_output(path, role, now)
             return
-        try:
-            data, info = read_regular(path, self.settings.watcher.limits.max_file_bytes)
-        except FileNotFoundError:
-            self.settler.done(path)
-            return
-        except InputError as exc:
-            self._reject_unread(path, role, exc)
-            return
+        data, info = read_regular(path, self.settings.watcher.limits.max_file_bytes)
         if role == APPROVAL:
             offer_approval(self, path, data, info, now)
         else:
@@ -166,48 +179,41 @@ class Scheduler:
             payload = decode_json(data, path)
         except InputError as exc:
             if self.settler.failed(path, now):
-                self._reject(path, exc)
+                self.refusals.reject(path, exc)
             return
+        request = validate_request(payload, data, path, self.settings, self.registry)
         self.settler.done(path)
-        try:
-            request = validate_request(payload, data, path, self.settings, self.registry)
-        except (InputError, PolicyViolation) as exc:
-            self._reject(path, exc)
-            return
         claimed = self.spool.claim(path)
         if claimed is None:
             return
         logger.bind(request_id=request.id).debug("{}: claimed ({})", path.name, request.type)
-        if signature(os.lstat(claimed)) != signature(info):
-            # Written to after it was read: validate what was actually claimed.
+        try:
+            changed = signature(os.lstat(claimed)) != signature(info)
+        except VANISHED:
+            return  # taken out of processing/ by hand
+        if changed:  # written to after it was read: validate what was actually claimed
             self.backlog.extend(self._reload_claimed(claimed))
             return
         self._start(self._job("request", claimed, request, path.name))
 
-    def _reload_claimed(self, claimed: Path) -> list[Job]:
+    def _reload_claimed(self, claimed: Path, recovered: bool = False) -> list[Job]:
+        """A claimed request read and validated again (changed after its read, or left by a previous run)."""
         try:
             data, _ = read_regular(claimed, self.settings.watcher.limits.max_file_bytes)
-            return [
-                self._job("request", claimed, parse_request(data, claimed, self.settings, self.registry), claimed.name)
-            ]
-        except (InputError, PolicyViolation) as exc:
-            self._reject(claimed, exc)
+            request = parse_request(data, claimed, self.settings, self.registry)
+        except VANISHED:
             return []
+        except Exception as exc:
+            self.refusals.refuse(claimed, REQUEST, exc)
+            return []
+        return [self._job("request", claimed, request, claimed.name, recovered=recovered)]
 
     def _offer_step_output(self, path: Path, step: str, now: float) -> None:
-        try:
-            found = read_step_output(self.settings, path, step)
-        except FileNotFoundError:
-            self.settler.done(path)
-            self.waiting_steps.pop(path, None)
-            return
-        except InputError as exc:
-            self._reject_unread(path, step, exc)
-            return
+        found = read_step_output(self.settings, path, step)
         sha, info = found.sha256, found.info
         if found.error is not None:
             if self.settler.failed(path, now):
-                self._step_error(path, step, sha, found.error, signature(info))
+                self.refusals.step_error(path, step, sha, found.error, signature(info))
             return
         if not found.ready:
             self._wait_for_step(path, step, info)
@@ -249,6 +255,10 @@ class Scheduler:
         if job.kind == "request":
             if not self.spool.has_decision(job.id):
                 return False
+            decided = self.spool.decided_sha256(job.id)
+            if decided is not None and decided != job.request.sha256:
+                self.refusals.reject(job.path, conflict(job.path, job.id, decided, job.request.sha256), job.id)
+                return True
             self.spool.archive(job.path, duplicate=not job.recovered)
             outcome = "recovered" if job.recovered else "duplicate"
         else:
@@ -269,6 +279,10 @@ class Scheduler:
             if result == "cancelled":
                 self.cancel([job])
                 continue
+            if result == "fault":
+                self.faults.park(job, outcome.fault_kind or "fault", outcome.error or "")
+                continue
+            self._release(self.faults.settled(job, decided=result in ("decided", "escalated")))
             if result == "retry":
                 if self._retry(outcome, now):
                     continue
@@ -288,7 +302,7 @@ class Scheduler:
         job = outcome.job
         job.attempts += 1
         if not outcome.server_down and job.attempts >= IO_RETRY_LIMIT:
-            self._reject_job(job, f"gave up after {job.attempts} attempts: {outcome.error}")
+            self.refusals.reject_job(job, f"gave up after {job.attempts} attempts: {outcome.error}")
             return False
         delay = min(RETRY_MAX_SEC, RETRY_BASE_SEC * 2 ** (job.attempts - 1))
         heapq.heappush(self._retries, (now + delay, next(self._sequence), job))
@@ -299,44 +313,4 @@ class Scheduler:
         """Jobs handed back unstarted at shutdown: they stay claimed and are finished on the next start."""
         for job in jobs:
             self.inflight.pop(job.id, None)
-
-    # -- rejections ------------------------------------------------------------------------------------------
-
-    def _reject_unread(self, path: Path, role: str | None, error: InputError) -> None:
-        if role == REQUEST:
-            self._reject(path, error)
-        elif role is not None:
-            key = sha256_hex(str(path).encode())
-            try:
-                self._step_error(path, role, key, error, signature(os.lstat(path)))
-            except FileNotFoundError:
-                self.settler.done(path)
-
-    def _reject(self, path: Path, error: Exception, request_id: str | None = None) -> None:
-        rule, details = rule_of(error)
-        self.settler.done(path)
-        target = self.spool.reject(path, rule, details, request_id)
-        logger.bind(request_id=request_id).warning("{}: rejected to {}: {}", path.name, target, rule)
-        self.metrics.outcome("rejected")
-
-    def _reject_job(self, job: Job, rule: str) -> None:
-        request_log = logger.bind(request_id=job.id)
-        try:
-            if job.kind == "request":
-                self.spool.reject(job.path, rule, [], job.id)
-            else:
-                self.spool.record_error(job.id, job.path, rule, [])
-        except OSError as exc:  # it stays claimed; the next start tries again
-            request_log.error("{}: cannot reject: {}", job.source, exc)
-            return
-        request_log.error("{}: {}", job.source, rule)
-
-    def _step_error(self, path: Path, step: str, sha: str, error: InputError, sig: tuple[int, int, int]) -> None:
-        key = step_output_id(step, sha)
-        self.settler.done(path, sig)
-        if key in self.seen or self.spool.has_error(key):
-            return
-        self.spool.record_error(key, path, error.rule, error.details)
-        self.seen.add(key)
-        logger.bind(request_id=key).warning("{}: step {} output invalid: {}", path, step, error.rule)
-        self.metrics.outcome("rejected")
+            self.faults.forget(job)

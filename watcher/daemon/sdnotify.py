@@ -1,6 +1,7 @@
 """The systemd notify protocol, which is one datagram per message to ``$NOTIFY_SOCKET``.
 
-READY=1 after the start-up scan, STATUS=<text>, WATCHDOG=1 from the main loop, STOPPING=1 on shutdown. Without
+READY=1 after the start-up scan, STATUS=<text>, WATCHDOG=1 from the main loop, STOPPING=1 on shutdown; on SIGHUP
+RELOADING=1 with MONOTONIC_USEC=, then READY=1 once the reload is over (what ``Type=notify-reload`` expects). Without
 ``$NOTIFY_SOCKET`` (not under systemd, or tmux) every call is a no-op.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 from loguru import logger
 
@@ -37,6 +39,11 @@ class Notifier:
 
     def ready(self, status: str = "") -> bool:
         return self.send("READY=1", f"STATUS={status}") if status else self.send("READY=1")
+
+    def reloading(self) -> bool:
+        # systemd matches the reload to the signal it sent by this timestamp (CLOCK_MONOTONIC, microseconds).
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={usec}")
 
     def status(self, text: str) -> bool:
         return self.send(f"STATUS={text}")

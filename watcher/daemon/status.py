@@ -12,7 +12,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -42,6 +42,8 @@ class Load:
     in_flight: int
     workers: int
     waiting_steps: tuple[tuple[str, str], ...] = ()  # (file, step): outputs whose step has not finished
+    faults: list[dict[str, Any]] = field(default_factory=list)  # faults of the installation (daemon.faults)
+    fault_line: str = ""  # the first of them, for STATUS=
 
 
 class StateWriter:
@@ -76,7 +78,7 @@ class StateWriter:
     def status_line(self) -> str:
         load = self._load()
         state = self._server.get("state", "unknown")
-        return f"queue {load.queue_depth}, in flight {load.in_flight}, server {state}"
+        return f"{load.fault_line}queue {load.queue_depth}, in flight {load.in_flight}, server {state}"
 
     def snapshot(self, state: str, load: Load) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class StateWriter:
             "workers": load.workers,
             "in_flight": load.in_flight,
             "queue_depth": load.queue_depth,
+            "faults": load.faults,
             "outcomes": dict(self.metrics.outcomes),
             "waiting_steps": [
                 {"file": file, "step": step, "state": f"waiting for step {step} to finish"}
@@ -122,6 +125,8 @@ class StateWriter:
         gauges = {"queue_depth": float(load.queue_depth), "workers": float(load.workers)}
         gauges["in_flight"] = float(load.in_flight)
         self.metrics.set_waiting(Counter(step for _, step in load.waiting_steps))
+        gauges["installation_faults"] = float(len(load.faults))
+        gauges["waiting_on_faults"] = float(sum(f.get("waiting", 0) for f in load.faults))
         try:
             atomic_write_json(self.folder / STATUS_NAME, self.snapshot(state, load), durable=False)
             self.metrics.write(self.folder / METRICS_NAME, gauges, self._server)

@@ -15,10 +15,10 @@ from pathlib import Path
 from watcher.config import Settings
 from watcher.core.ids import sha256_hex
 from watcher.core.jsondoc import decode_json
+from watcher.core.regular import file_kind, read_regular
 from watcher.errors import InputError
 from watcher.judging.step_files import is_ready
 from watcher.judging.streaming import file_sha256
-from watcher.spool.folders import file_kind, read_regular
 
 NO_CAP = 1 << 62
 

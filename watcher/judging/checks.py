@@ -15,7 +15,8 @@ passes, negative when it fails. For ``>=`` / ``>`` it is ``(actual - value) / |v
 threshold of 0 has no relative scale, so the margin is the absolute difference. ``==`` and ``!=`` are exact and
 have no margin; ``in`` / ``not_in`` compare with a list of allowed or forbidden values (enums such as ``status``) and
 have no margin. A path that is not in the document (or is null), or a value that is not a finite number, fails
-the check.
+the check; NaN and the infinities (refused when a file is read, but a caller may pass a document of its own) fail
+it as hard.
 
 A soft check may carry a hard tier (``hard_limit``, or ``hard_range`` for ``between``), the warn-and-fail pair of
 thresholds that monitoring users know: a value that misses ``value`` but not the hard tier is a soft failure, left
@@ -173,8 +174,10 @@ def evaluate(check: Check, document: Any, companion: Companion = _no_companion) 
             margin=None,
         )
     if not is_number(raw):
+        # NaN or an infinity is a metric whose computation broke: it fails as hard, never left to the model.
+        severity = "hard" if isinstance(raw, float) else check.severity
         return CheckResult(
-            **base, severity=check.severity, status="not_a_number", passed=False, actual=shown(raw), margin=None
+            **base, severity=severity, status="not_a_number", passed=False, actual=shown(raw), margin=None
         )
     actual = float(raw)
     passed = compare(check, actual)
@@ -257,6 +260,8 @@ def shown(raw: Any) -> float | int | str | bool | None:
         return "<object>"
     if isinstance(raw, list):
         return "<array>"
+    if isinstance(raw, float):  # not finite: spelled as the non-standard JSON that carried it
+        return "NaN" if math.isnan(raw) else ("Infinity" if raw > 0 else "-Infinity")
     return str(raw)[:_SHOWN_CHARS]
 
 

@@ -11,9 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel, ValidationError
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 
+from watcher.errors import RecordInvalid
 from watcher.judging.answers import GRAMMAR_MODELS, answer_schema_file
 from watcher.judging.checks import CheckReport
 from watcher.judging.verdicts import Decision, Verdict
@@ -70,6 +71,11 @@ class RecordHead(Record):
     request_id: str | None = None
     request_type: str | None = Field(None, description="The request type, or evaluate_step for a watched output.")
     source: str | None = Field(None, description="The name the file arrived with.")
+    request_sha256: str | None = Field(
+        None,
+        description="sha256 of the request file as received (of the output, for a watched step output): a later "
+        "request with this id and other content is a conflict, rejected.",
+    )
     decided_at: str = Field(description="UTC time, ISO 8601.")
     decision: Decision
 
@@ -169,15 +175,30 @@ class DecisionRecord(RootModel[AnyRecord]):
 
 
 def finish_record(
-    body: Mapping[str, Any], *, request_id: str, request_type: str, source: str, decided_at: str
+    body: Mapping[str, Any],
+    *,
+    request_id: str,
+    request_type: str,
+    source: str,
+    decided_at: str,
+    request_sha256: str | None = None,
 ) -> dict[str, Any]:
     """A handler's record body with the request's head: validated against the model, JSON-ready.
 
-    A body that does not fit its kind is a bug of the handler, and raises ``pydantic.ValidationError``.
+    A body that does not fit its kind, or holds a NaN or an infinity, is a bug of the handler (never of the
+    request) and raises ``RecordInvalid``.
     """
     head = {"request_id": request_id, "request_type": request_type, "source": source, "decided_at": decided_at}
-    as_json = json.loads(json.dumps(body))  # as it will be written: tuples become lists
-    record = DecisionRecord.model_validate({**as_json, **head})
+    head |= {"request_sha256": request_sha256} if request_sha256 is not None else {}
+    try:
+        as_json = json.loads(json.dumps(body, allow_nan=False))  # as it will be written: tuples become lists
+        record = DecisionRecord.model_validate({**as_json, **head})
+    except ValidationError as exc:
+        # Without the input values: the text names the fault, the same for every request that meets it.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise RecordInvalid(f"a {body.get('kind')!r} record breaks its model: {problems}") from exc
+    except (ValueError, TypeError) as exc:  # NaN, an infinity, or a value JSON cannot hold
+        raise RecordInvalid(f"a {body.get('kind')!r} record cannot be written as JSON: {exc}") from exc
     dumped: dict[str, Any] = record.model_dump(mode="json")
     return dumped
 

@@ -14,6 +14,7 @@ runs is finished: before that, :class:`StepNotReady`.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache
@@ -27,11 +28,13 @@ from watcher.config.outputs import steps_for
 from watcher.core.datadirs import schema_path
 from watcher.core.ids import sha256_hex
 from watcher.core.jsondoc import decode_json, load_validator, schema_errors
+from watcher.core.regular import read_regular
 from watcher.errors import InputError, SchemaViolation, StepNotReady
 from watcher.judging.checks import lookup
 from watcher.judging.streaming import summarize_array
 
 MAX_UNKNOWN_KEYS = 50
+UNCAPPED = sys.maxsize - 1  # step outputs have no size cap: the pipeline decides how big its files are
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def steps_whose_schema_matches(settings: Settings, file: Path) -> list[str]:
     matches = []
     for step, config in settings.watcher.steps.items():
         candidate = document[: config.stream.sample] if config.stream and isinstance(document, list) else document
-        if not schema_errors(_step_validator(config.schema_file), candidate):
+        if not schema_errors(_step_validator(config.schema_file), candidate, file):
             matches.append(step)
     return matches
 
@@ -81,9 +84,10 @@ def _step_validator(schema_file: str) -> Draft202012Validator:
 
 
 def read_step_bytes(file: Path) -> bytes:
-    """A step output that is not streamed, read whole: no size cap (the pipeline decides how big its files are)."""
+    """A step output that is not streamed, read whole with no size cap; a regular file only (a symlink a person
+    named is followed; a FIFO or device is refused, unread)."""
     try:
-        return file.read_bytes()
+        return read_regular(file, UNCAPPED, follow=True)[0]
     except OSError as exc:
         raise InputError(file, f"cannot read: {exc.strerror or exc}") from exc
 
@@ -131,7 +135,7 @@ def load_step_output(settings: Settings, file: Path, step: str) -> StepOutput:
     # Readiness first: a version written mid-run may lack keys the final one has, and must wait, not fail.
     if not is_ready(config, document):
         raise StepNotReady(file, step, str(config.ready_when))
-    problems = schema_errors(validator, checked)
+    problems = schema_errors(validator, checked, file)
     if problems:
         raise SchemaViolation(file, f"does not match schema {config.schema_file} (step {step})", problems)
     return StepOutput(step, config, file, document, sha256, tuple(extra))

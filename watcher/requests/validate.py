@@ -43,7 +43,7 @@ def validate_request(payload: Any, data: bytes, file: Path, settings: Settings, 
     try:
         model = spec.model.model_validate(payload, strict=True)
     except ValidationError as exc:
-        problems = schema_errors(registry.validator_for(spec), payload)
+        problems = schema_errors(registry.validator_for(spec), payload, file)
         if problems:
             raise SchemaViolation(file, f"does not match schema {spec.schema_file}", problems) from exc
         details = [f"$.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors()]

@@ -4,8 +4,8 @@ A request moves ``requests/`` -> ``processing/`` (the claim, one rename) -> ``do
 written atomically to ``decisions/<id>.json``; or -> ``rejected/`` next to ``<name>.error.json``. A crash at any
 point leaves each request in exactly one of these folders, and a decision file, once written, is never rewritten.
 
-Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` after an ``lstat``: a symlink, FIFO, device or directory named
-``x.json`` is rejected unread, never followed out of the spool.
+Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` after an ``lstat`` (``watcher.core.regular``): a symlink, FIFO,
+device or directory named ``x.json`` is rejected unread, never followed out of the spool.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from loguru import logger
 
 from watcher.config import Settings
 from watcher.core.atomic import atomic_write_json
-from watcher.errors import InputError
 from watcher.spool import decision_log
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".swp", "~")
@@ -40,59 +38,6 @@ def is_candidate(name: str) -> bool:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO")):
-        if test(mode):
-            return name
-    return "a regular file" if stat.S_ISREG(mode) else "a special file"
-
-
-def read_regular(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
-    """The bytes of a regular file of at most ``max_bytes``; anything else is an InputError (never followed).
-
-    FileNotFoundError passes through: a file that vanished is not an input error.
-    """
-    info = os.lstat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(path, f"not a regular file: {file_kind(info.st_mode)}")
-    if info.st_size > max_bytes:
-        raise InputError(path, f"file is {info.st_size} bytes, over limits.max_file_bytes ({max_bytes})")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise InputError(path, f"cannot open: {exc.strerror}") from exc
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(path, f"not a regular file: {file_kind(info.st_mode)}")
-        data = read_fd(fd, info.st_size, max_bytes + 1)
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        raise InputError(path, f"file grew over limits.max_file_bytes ({max_bytes}) while read")
-    return data, info
-
-
-def read_fd(fd: int, size: int, limit: int) -> bytes:
-    """At most ``limit`` bytes of a regular file of ``size`` bytes (its fstat), usually in one read: asked for one
-    byte more than its size, a file that returns fewer is at its end. Buffers are as large as the file, not as
-    the limit."""
-    chunks: list[bytes] = []
-    total = 0
-    while total < limit:
-        ask = limit - total if total > size else min(limit - total, size + 1 - total)
-        chunk = os.read(fd, ask)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-        if len(chunk) < ask and total >= size:
-            break
-    return b"".join(chunks)
 
 
 def sweep_temp_files(folder: Path, older_than_sec: float) -> int:
@@ -189,6 +134,17 @@ class Spool:
 
     def has_decision(self, request_id: str) -> bool:
         return os.path.exists(self.decision_file(request_id))
+
+    def decided_sha256(self, request_id: str) -> str | None:
+        """The sha256 of the request a decision was made for; None when the record does not say (or is
+        unreadable: then a second request with the id cannot be told apart, and counts as a duplicate)."""
+        try:
+            with open(self.decision_file(request_id), "rb") as handle:
+                record = json.loads(handle.read())
+        except (OSError, ValueError):
+            return None
+        sha = record.get("request_sha256") if isinstance(record, dict) else None
+        return sha if isinstance(sha, str) else None
 
     def write_decision(self, request_id: str, record: dict[str, Any]) -> Path:
         """The decision file (atomic, durable), then its line in the decision log."""
