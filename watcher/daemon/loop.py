@@ -25,7 +25,7 @@ from watcher.daemon.execute import Job, Outcome, run_job
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.scheduler import Scheduler
 from watcher.daemon.sdnotify import Notifier, watchdog_interval
-from watcher.daemon.server import Lifecycle
+from watcher.daemon.server import Lifecycle, idle_deadline
 from watcher.daemon.signals import Flags, terminal_hung_up
 from watcher.daemon.sizing import MIN_THREADS, default_drain_timeout, worker_count
 from watcher.daemon.status import Load, StateWriter
@@ -44,7 +44,6 @@ TICK_SEC = 1.0  # idle check, status line and seen-hash flush, while there is wo
 # With nothing queued, in flight or running, a tick has nothing to do but refresh the status file; new work wakes
 # the loop through the waker and brings back the short tick. Measured: a 1 s tick cost ~1% of a core when idle.
 QUIET_TICK_SEC = 30.0
-IDLE_RECHECK_SEC = 0.1
 
 
 class Daemon:
@@ -213,7 +212,7 @@ class Daemon:
             self._count_stop(self.lifecycle.idle_check_and_stop())
         except WatcherError as exc:
             logger.error("idle check of the LLM server failed: {}", exc)
-        self._next_idle = self._idle_deadline(now)
+        self._next_idle = idle_deadline(self.lifecycle, now)
         was_active, active = self._tick_every == TICK_SEC, self._active()
         self._tick_every = TICK_SEC if active else QUIET_TICK_SEC
         self._next_tick = now + self._tick_every
@@ -224,13 +223,6 @@ class Daemon:
     def _active(self) -> bool:
         """Work queued or running, or a server whose idle stop is pending: the short tick keeps status current."""
         return self.queue_depth > 0 or self._busy() > 0 or self._next_idle is not None
-
-    def _idle_deadline(self, now: float) -> float | None:
-        """When the server's idle stop is due, so the loop wakes for it rather than at its next tick."""
-        seconds_left = getattr(self.lifecycle, "idle_seconds_left", None)  # optional in the protocol
-        left = seconds_left() if callable(seconds_left) else None
-        # At least IDLE_RECHECK_SEC ahead: a stop that could not happen now must not spin the loop.
-        return now + max(left, IDLE_RECHECK_SEC) if isinstance(left, int | float) else None
 
     def _count_stop(self, report: object) -> None:
         """Lifecycle stop reports say whether a server was stopped; None means nothing was."""

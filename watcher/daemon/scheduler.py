@@ -25,7 +25,6 @@ from pathlib import Path
 from loguru import logger
 
 from watcher.config import Settings
-from watcher.core.ids import step_output_id
 from watcher.core.jsondoc import decode_json
 from watcher.core.regular import read_regular
 from watcher.daemon.approvals import offer_approval
@@ -33,7 +32,7 @@ from watcher.daemon.execute import Job, Outcome
 from watcher.daemon.faults import Faults
 from watcher.daemon.metrics import Metrics
 from watcher.daemon.refusals import VANISHED, Refusals, conflict, is_transient
-from watcher.daemon.step_reading import read_step_output
+from watcher.daemon.step_reading import offer_step_output
 from watcher.errors import InputError
 from watcher.intake.readiness import Settler, signature
 from watcher.intake.roles import APPROVAL, REQUEST, WatchSet
@@ -46,7 +45,6 @@ from watcher.spool.folders import Spool
 
 RETRY_BASE_SEC = 2.0
 RETRY_MAX_SEC = 300.0
-STEP_REQUEST = "evaluate_step"  # the request type a watched step output becomes
 IO_RETRY_LIMIT = 8  # file system errors give up after this many attempts; an absent server never does
 
 
@@ -166,7 +164,7 @@ class Scheduler:
 
     def _read_and_offer(self, path: Path, role: str, now: float) -> None:
         if role not in (REQUEST, APPROVAL):
-            self._offer_step_output(path, role, now)
+            offer_step_output(self, path, role, now)
             return
         data, info = read_regular(path, self.settings.watcher.limits.max_file_bytes)
         if role == APPROVAL:
@@ -207,36 +205,6 @@ class Scheduler:
             self.refusals.refuse(claimed, REQUEST, exc)
             return []
         return [self._job("request", claimed, request, claimed.name, recovered=recovered)]
-
-    def _offer_step_output(self, path: Path, step: str, now: float) -> None:
-        found = read_step_output(self.settings, path, step)
-        sha, info = found.sha256, found.info
-        if found.error is not None:
-            if self.settler.failed(path, now):
-                self.refusals.step_error(path, step, sha, found.error, signature(info))
-            return
-        if not found.ready:
-            self._wait_for_step(path, step, info)
-            return
-        self.waiting_steps.pop(path, None)
-        request_id = step_output_id(step, sha)
-        self.settler.done(path)
-        if request_id in self.seen:
-            self.settler.mark_processed(path, signature(info))
-            self.metrics.outcome("unchanged")
-            return
-        spec = self.registry.handler_for(STEP_REQUEST, path)
-        fields = {"type": STEP_REQUEST, "id": request_id, "step": step, "file": self.watchset.relative(path)}
-        request = Request(request_id, STEP_REQUEST, spec.model.model_validate(fields), sha, spec)
-        self._start(self._job("step_output", path, request, path.name, sig=signature(info)))
-
-    def _wait_for_step(self, path: Path, step: str, info: os.stat_result) -> None:
-        """Not judged, not rejected, not remembered as seen: the next version (a new signature) is offered."""
-        if path not in self.waiting_steps:
-            logger.info("{}: waiting for step {} to finish", path, step)
-            self.metrics.outcome("waiting")
-        self.waiting_steps[path] = step
-        self.settler.done(path, signature(info))
 
     def _job(self, kind: str, path: Path, request: Request, source: str, **extra: object) -> Job:
         return Job(kind, path, request, source, self.settings, self.judge, **extra)  # type: ignore[arg-type]
