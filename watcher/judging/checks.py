@@ -47,7 +47,8 @@ Companion = Callable[[str], tuple[bool, Any]]
 
 _ZERO_SCALE = 1e-12
 _SHOWN_CHARS = 80
-_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+# The comparison of each op, shared with the streamed summaries' share rules.
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
     ">": operator.gt,
@@ -272,7 +273,7 @@ def compare(check: Check, actual: float) -> bool:
     if check.op in ("in", "not_in"):
         return is_among(actual, check.values or ()) == (check.op == "in")
     assert check.value is not None  # guaranteed by Check's validator
-    return _COMPARISONS[check.op](actual, check.value)
+    return COMPARISONS[check.op](actual, check.value)
 
 
 def margin(check: Check, actual: float) -> float | None:

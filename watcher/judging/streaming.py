@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +20,10 @@ import ijson
 from watcher.config import StreamSpec
 from watcher.config.steps import ShareRule
 from watcher.errors import InputError
+from watcher.judging.checks import COMPARISONS
 
 CHUNK_BYTES = 1 << 20
 MAX_TEXT_VALUES = 20
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
 
 
 class HashingReader:
@@ -140,7 +132,7 @@ def field_getter(path: str) -> Callable[[Any], Any]:
 
 
 def share_test(rule: ShareRule) -> Callable[[Any], bool]:
-    get, compare, value = field_getter(rule.path), _COMPARE[rule.op], rule.value
+    get, compare, value = field_getter(rule.path), COMPARISONS[rule.op], rule.value
 
     def test(record: Any) -> bool:
         actual = get(record)
