@@ -120,3 +120,16 @@ def test_a_settled_output_shown_to_the_model_keeps_the_checks_decision_and_count
     probed = [dataclasses.replace(o, open=False) for o in said]
     summary = summarise("1", probed)
     assert summary.open == 0 and summary.reading == 0.5 and summary.bad_proceed == 0
+
+
+def test_the_report_orders_steps_by_number_with_a_step_between_two_others(capsys: pytest.CaptureFixture[str]) -> None:
+    from watcher.commands.calibrate import report
+
+    outcomes = [
+        dataclasses.replace(
+            outcome("good", "proceed", "proceed", None, None), item=Labelled(Path("x.json"), step, "good", "clear")
+        )
+        for step in ("3", "2.5", "10", "2")
+    ]
+    assert list(report(outcomes)) == ["2", "2.5", "3", "10"]
+    assert "step 2.5" in capsys.readouterr().out

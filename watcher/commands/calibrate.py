@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watcher.config import load_settings
+from watcher.config.steps import step_order
 from watcher.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def report(outcomes: list[Outcome]) -> dict[str, str]:
 
 
 def _steps(outcomes: list[Outcome]) -> list[str]:
-    return sorted(dict.fromkeys(o.item.step for o in outcomes), key=int)
+    return sorted(dict.fromkeys(o.item.step for o in outcomes), key=step_order)
 
 
 def server_settings(settings: Settings, root: Path, model: str | None, threads: int) -> Settings:
