@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.daemon_fakes import FakeJudge, count_json, drop, request, running_daemon, write_config
+from tests.support.daemon_fakes import FakeJudge, count_json, drop, folders, request, running_daemon, write_config
 from tests.support.helpers import wait_until
 from watcher.config import load_settings
 from watcher.core.ids import sha256_hex
@@ -39,24 +39,6 @@ BAD_INPUTS: dict[str, tuple[bytes, str]] = {
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "step1.json").write_text('{"window": 12}')
-    return tmp_path
-
-
-def spool(root: Path) -> dict[str, Path]:
-    base = root / "watcher_requests"
-    return {
-        "requests": base,
-        "done": base / "done",
-        "rejected": base / "rejected",
-        "processing": base / "processing",
-        "decisions": root / "watcher_decisions",
-    }
-
-
-@pytest.fixture
 def daemon(root: Path) -> Iterator[Any]:
     judge = FakeJudge()
     with running_daemon(load_settings(write_config(root, grace=0.2, settle=0.1), root), judge) as running:
@@ -65,7 +47,7 @@ def daemon(root: Path) -> Iterator[Any]:
 
 
 def error_of(root: Path, name: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads((spool(root)["rejected"] / f"{name}.error.json").read_text())
+    record: dict[str, Any] = json.loads((folders(root)["rejected"] / f"{name}.error.json").read_text())
     return record
 
 
@@ -75,7 +57,7 @@ def reason(record: dict[str, Any]) -> str:
 
 def outcome(root: Path, name: str) -> str | None:
     """rejected, decided, or None while the file has none."""
-    f = spool(root)
+    f = folders(root)
     if (f["rejected"] / f"{name}.error.json").exists() and os.path.lexists(f["rejected"] / name):
         return "rejected"  # the error record is written first, then the file moved next to it
     return (
@@ -86,13 +68,13 @@ def outcome(root: Path, name: str) -> str | None:
 
 
 def assert_nothing_left(root: Path, daemon: Any) -> None:
-    f = spool(root)
+    f = folders(root)
     assert count_json(f["requests"]) == 0 and not any(f["processing"].iterdir())
     assert not daemon.scheduler.faults.report()
 
 
 def test_each_class_of_bad_input_is_rejected_naming_its_rule(root: Path, daemon: Any) -> None:
-    f = spool(root)
+    f = folders(root)
     for name, (data, _) in BAD_INPUTS.items():
         (f["requests"] / name).write_bytes(data)  # in place, as careless producers do
     assert wait_until(lambda: all(outcome(root, n) == "rejected" for n in BAD_INPUTS), timeout=30)
@@ -104,7 +86,7 @@ def test_each_class_of_bad_input_is_rejected_naming_its_rule(root: Path, daemon:
 
 
 def test_the_same_id_with_other_content_is_a_conflict_naming_both_sha256(root: Path, daemon: Any) -> None:
-    f = spool(root)
+    f = folders(root)
     first, same, other = request("shared"), request("shared"), request("shared", metadata={"run": 2})
     drop(f["requests"], "first.json", first)
     assert wait_until(lambda: outcome(root, "first.json") == "decided", timeout=10)
@@ -124,7 +106,7 @@ def test_the_same_id_with_other_content_is_a_conflict_naming_both_sha256(root: P
 
 
 def test_a_file_that_vanishes_or_changes_type_before_the_read(root: Path, daemon: Any) -> None:
-    f = spool(root)
+    f = folders(root)
     gone = f["requests"] / "gone.json"
     gone.write_bytes(request("gone"))  # in place: it settles first, and is deleted before it is read
     gone.unlink()
@@ -169,7 +151,7 @@ def test_any_exception_while_validating_ends_as_a_rejection(
 ) -> None:
     attempts: dict[str, int] = {}
     monkeypatch.setattr(dispatch, "validate_request", raising(dispatch.validate_request, attempts))
-    f = spool(root)
+    f = folders(root)
     for name in RAISED:
         drop(f["requests"], name, request(name.removesuffix(".json")))
     assert wait_until(lambda: all(outcome(root, n) == "rejected" for n in RAISED), timeout=20)
@@ -183,7 +165,7 @@ def test_any_exception_while_validating_ends_as_a_rejection(
 def test_a_claimed_request_that_cannot_be_read_at_start_is_rejected(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    f = spool(root)
+    f = folders(root)
     f["processing"].mkdir(parents=True)
     (f["processing"] / "memory.json").write_bytes(request("memory"))
     (f["processing"] / "fine.json").write_bytes(request("fine"))
@@ -246,7 +228,7 @@ class Dropper:
     def __call__(self, data: bytes) -> None:
         self.count += 1
         name = f"fz{self.count:05}.json"
-        drop(spool(self.root)["requests"], name, data)
+        drop(folders(self.root)["requests"], name, data)
         assert wait_until(lambda: outcome(self.root, name) is not None, timeout=10), (name, data[:200])
         if outcome(self.root, name) == "rejected":
             assert error_of(self.root, name)["rule"], name
@@ -265,5 +247,5 @@ def test_fuzzed_files_are_all_answered(root: Path, daemon: Any, kind: str) -> No
     answered()
     assert dropper.count >= 50
     assert_nothing_left(root, daemon)
-    drop(spool(root)["requests"], "alive.json", request("still-alive"))
+    drop(folders(root)["requests"], "alive.json", request("still-alive"))
     assert wait_until(lambda: outcome(root, "alive.json") == "decided", timeout=10)

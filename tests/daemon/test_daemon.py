@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemon_fakes import FakeJudge, FakeLifecycle, count_json, drop, request, running_daemon, write_config
+from tests.support.daemon_fakes import (
+    FakeJudge,
+    FakeLifecycle,
+    count_json,
+    drop,
+    folders,
+    request,
+    running_daemon,
+    write_config,
+)
 from tests.support.helpers import wait_until
 from tests.support.records import evaluation_body
 from watcher.config import Settings, load_settings
@@ -21,27 +30,8 @@ from watcher.errors import ServerUnavailable
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A root with a step output that requests name, outside the watched step output folders."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "step1.json").write_text('{"window": 12}')
-    return tmp_path
-
-
 def settings_for(root: Path, **options: object) -> Settings:
     return load_settings(write_config(root, **options), root)  # type: ignore[arg-type]
-
-
-def folders(root: Path) -> dict[str, Path]:
-    spool = root / "watcher_requests"
-    return {
-        "requests": spool,
-        "done": spool / "done",
-        "rejected": spool / "rejected",
-        "processing": spool / "processing",
-        "decisions": root / "watcher_decisions",
-    }
 
 
 def test_a_burst_of_1000_files_gets_exactly_1000_decisions(root: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from tests.support.daemon_fakes import FakeJudge, count_json, drop, request, running_daemon, write_config
+from tests.support.daemon_fakes import FakeJudge, count_json, drop, folders, request, running_daemon, write_config
 from tests.support.helpers import wait_until
 from watcher.commands import status
 from watcher.config import Settings, load_settings
@@ -27,18 +27,6 @@ from watcher.llm.provision import resolve_model
 
 pytestmark = pytest.mark.timeout(60)
 REQUESTS = 5
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "step1.json").write_text('{"window": 12}')
-    return tmp_path
-
-
-def spool(root: Path) -> dict[str, Path]:
-    base = root / "watcher_requests"
-    return {"requests": base, "rejected": base / "rejected", "decisions": root / "watcher_decisions"}
 
 
 class Systemd:
@@ -79,7 +67,7 @@ def log() -> Iterator[list[str]]:
 
 def drop_requests(root: Path, prefix: str) -> None:
     for i in range(REQUESTS):
-        drop(spool(root)["requests"], f"{prefix}{i}.json", request(f"{prefix}{i}"))
+        drop(folders(root)["requests"], f"{prefix}{i}.json", request(f"{prefix}{i}"))
 
 
 def waiting(daemon: Any, count: int) -> bool:
@@ -97,13 +85,13 @@ def assert_fault_shown(root: Path, daemon: Any, systemd: Systemd, kind: str, tex
 
 def all_decided(root: Path, prefix: str) -> bool:
     """Decided and archived (the decision is written first, the request leaves processing/ after it)."""
-    f = spool(root)
+    f = folders(root)
     names = [f"{prefix}{i}.json" for i in range(REQUESTS)]
     return all((f["decisions"] / n).exists() and (f["requests"] / "done" / n).exists() for n in names)
 
 
 def assert_nothing_rejected_or_left(root: Path, daemon: Any) -> None:
-    f = spool(root)
+    f = folders(root)
     assert not any(f["rejected"].iterdir()) and count_json(f["requests"]) == 0
     assert not any((f["requests"] / "processing").iterdir())
     assert daemon.scheduler.faults.report() == [] and daemon.metrics.outcomes["rejected"] == 0
@@ -241,7 +229,7 @@ def test_an_unknown_handler_exception_is_retried_a_bounded_number_of_times(
     monkeypatch.setattr(dispatch, "RETRY_BASE_SEC", 0.01)
     monkeypatch.setattr(dispatch, "IO_RETRY_LIMIT", 3)
     with running_daemon(load_settings(write_config(root), root), BuggyJudge()):
-        drop(spool(root)["requests"], "bug.json", request("bug"))
-        error = spool(root)["rejected"] / "bug.json.error.json"
+        drop(folders(root)["requests"], "bug.json", request("bug"))
+        error = folders(root)["rejected"] / "bug.json.error.json"
         assert wait_until(error.exists, timeout=10)
     assert "gave up after 3 attempts: handler failed: KeyError" in json.loads(error.read_text())["rule"]

@@ -159,3 +159,14 @@ def running_daemon(settings: Settings, judge: Any, lifecycle: Any = None, **opti
         thread.join(30)
         assert not thread.is_alive(), "daemon did not stop"
         assert result == [0]
+
+
+def folders(root: Path) -> dict[str, Path]:
+    spool = root / "watcher_requests"
+    return {
+        "requests": spool,
+        "done": spool / "done",
+        "rejected": spool / "rejected",
+        "processing": spool / "processing",
+        "decisions": root / "watcher_decisions",
+    }
