@@ -52,6 +52,14 @@ def test_settled_outputs_are_all_kept_and_open_ones_limited(tmp_path: Path) -> N
     assert len(keys) == len(set(keys)) and opened
 
 
+def test_a_step_output_is_checked_with_the_files_beside_it(tmp_path: Path) -> None:
+    # Step 1's survivors check reads bidirectional_survivors.json from the case folder: without it every step 1
+    # output would be a hard failure, settled as retry.
+    settings = trust_settings(tmp_path)
+    soft = next(i for i in load_labelled(LABELLED, settings, ["1"]) if i.file.parent.name == "soft_01")
+    assert is_open(settings, soft) == (True, "escalate")
+
+
 def test_without_a_judge_an_open_output_gets_the_checks_alone_decision(tmp_path: Path) -> None:
     settings = trust_settings(tmp_path)
     item = next(i for i in load_labelled(LABELLED, settings) if is_open(settings, i)[0])

@@ -29,7 +29,7 @@ from watcher.errors import EvaluationError
 from watcher.judging import verdicts
 from watcher.judging.checks import run_checks
 from watcher.judging.records import EvaluationRecord
-from watcher.judging.step_files import load_step_output
+from watcher.judging.step_files import Companions, load_step_output
 
 ECE_BINS = 10
 LABELS = ("good", "bad")
@@ -111,7 +111,7 @@ def sample(items: list[Labelled], limit: int | None) -> list[Labelled]:
 def is_open(settings: Settings, item: Labelled) -> tuple[bool, str]:
     """Whether the checks leave this output open (borderline mode), and what the checks alone decide."""
     source = load_step_output(settings, item.file, item.step)
-    report = run_checks(settings.watcher.checks.get(item.step, ()), source.data)
+    report = run_checks(settings.watcher.checks.get(item.step, ()), source.data, Companions(settings, source.file))
     borderline = source.config.model_copy(update={"ask_model": "borderline"})
     never = source.config.model_copy(update={"ask_model": "never"})
     alone = verdicts.plan(never, report).decision or "escalate"
