@@ -9,8 +9,11 @@ per-evaluation prompt tokens, cached tokens and wall time, then one line per mod
 
   open     outputs the checks leave to the model (the model's share of the work)
   checks   accuracy of the checks alone on them        +model  accuracy of checks + model on them
+  judged   accuracy of the checks alone on the open outputs of kind "open" (labels the thresholds alone do not
+           give; the reason of each is in the manifest's note)   +model  of checks + model on them
   bad>p    bad outputs whose checks + model decision is proceed (goal 0)
-  good>p   good outputs whose checks + model decision is proceed
+  good>p   good outputs whose checks + model decision is proceed (goal >= 95% for the default judge)
+  reading  the model alone agreeing with the label on settled outputs shown to it (--settled N; goal >= 90%)
   ECE      expected calibration error of the model's decision confidence (goal <= 0.15)
 """
 
@@ -46,12 +49,18 @@ def overall(model: str, outcomes: list[Outcome], seconds: float) -> str:
 
     bad = [o.decision == "proceed" for o in outcomes if o.item.label == "bad"]
     good = [o.decision == "proceed" for o in outcomes if o.item.label == "good"]
-    ece = expected_calibration_error([(o.confidence, right(o.item.label, o.model_decision)) for o in asked])
+    judged = [o for o in opened if o.item.kind == "open"]
+    probed = [o for o in outcomes if not o.open and o.model_decision is not None]
+    answers = [(o.confidence, right(o.item.label, o.model_decision)) for o in asked + probed]
+    ece = expected_calibration_error(answers)
     return (
         f"{model:<12} {len(outcomes):>7} {len(opened):>5} {len(asked):>6} "
         f"{pct([right(o.item.label, o.checks_decision) for o in opened]):>7} "
-        f"{pct([right(o.item.label, o.decision) for o in opened]):>7} {pct(bad):>6} {pct(good):>7} "
-        f"{'-' if ece is None else f'{ece:.2f}':>5} {seconds / max(1, len(asked)):>7.1f}"
+        f"{pct([right(o.item.label, o.decision) for o in opened]):>7} "
+        f"{pct([right(o.item.label, o.checks_decision) for o in judged]):>7} "
+        f"{pct([right(o.item.label, o.decision) for o in judged]):>7} {pct(bad):>6} {pct(good):>7} "
+        f"{pct([right(o.item.label, o.model_decision) for o in probed]):>7} "
+        f"{'-' if ece is None else f'{ece:.2f}':>5} {seconds / max(1, len(asked + probed)):>7.1f}"
     )
 
 
@@ -78,7 +87,7 @@ def main() -> None:
         report(outcomes)
         lines.append(overall(model, outcomes, time.monotonic() - began))
     print(f"\n{len(items)} labelled outputs{f' (at most {args.limit} open per step and label)' if args.limit else ''}")
-    print("model        outputs  open  asked  checks  +model  bad>p  good>p   ECE  s/eval")
+    print("model        outputs  open  asked  checks  +model  judged  +model  bad>p  good>p reading   ECE  s/eval")
     print("\n".join(lines))
 
 

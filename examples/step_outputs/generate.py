@@ -427,6 +427,8 @@ def prediction(rng: random.Random, k: Knobs) -> dict[str, Any]:
     raw = sorted((rng.uniform(0.3, 0.6) for _ in range(n)), reverse=True)
     if k.get("constant"):
         raw = [0.42] * n
+    if "levels" in k:  # a nearly constant model output: a few distinct scores
+        raw = sorted((rng.choice(k["levels"]) for _ in range(n)), reverse=True)
     mean = sum(raw) / n if n else 0
     std = math.sqrt(sum((x - mean) ** 2 for x in raw) / n) if n else 0
     conf = [r4(1 / (1 + math.exp(-(x - mean) / std))) if std else 0.5 for x in raw]
@@ -550,12 +552,241 @@ def canonical(rng: random.Random) -> None:
     dump(HERE / "step1_in_progress.json", in_progress(rng, {"done": 7}), False)
 
 
+# --- open cases: the checks leave them to judgement and the label follows from the step's documented meaning, not
+# from one threshold. A good one fails a check softly or passes within the margin; a bad one fails softly, so the
+# checks alone never let it proceed (step 2.5 has only hard range checks: it gets good ones only). Written with
+# their own generator so the rest of the set keeps its bytes.
+def opened(label: str, note: str, **knobs: Any) -> Variant:
+    return (label, "open", note, knobs)
+
+
+OPEN: dict[str, list[Variant]] = {
+    "1": [
+        opened(
+            "good",
+            "6% survive, but the overlap is strong (0.7) and all 50 trials completed: the loose band the "
+            "step's context calls usable (proceed, medium confidence) with every other number sound",
+            seeds=500_000,
+            bi=30_000,
+            fwd=42_000,
+            rev=43_000,
+            total=50,
+            done=50,
+        ),
+        opened(
+            "good",
+            "overlap 0.21, yet only 0.3% of the seeds survive both sieves: the intersection removed what "
+            "each direction let through; the step's context judges the bidirectional rate and count, both healthy",
+            seeds=1_000_000,
+            bi=3000,
+            fwd=15_000,
+            rev=14_000,
+        ),
+        opened(
+            "bad",
+            "7% survive and the directions overlap only 0.22: loose thresholds and disagreeing directions "
+            "at once, the guardrail's retry case",
+            seeds=500_000,
+            bi=35_000,
+            fwd=170_000,
+            rev=160_000,
+        ),
+        opened(
+            "bad",
+            "8% survive and only 12 of 50 trials completed: loose, and the search stopped early; retry "
+            "with tighter thresholds",
+            rate=0.08,
+            total=50,
+            done=12,
+        ),
+    ],
+    "2": [
+        opened(
+            "good",
+            "intersection ratio 0.46 over 400 survivors whose per-seed rates are all well above the "
+            "sieve threshold: plenty of strong seeds, so the investigate flag alone does not stop the run",
+            records=400,
+            intersection_ratio=0.46,
+            rate_low=0.5,
+            rate_high=0.95,
+        ),
+        opened(
+            "good",
+            "89% of 400 survivors above the sieve threshold and an intersection of 0.8: a tail of weaker "
+            "seeds among many strong ones, which step 3's scoring ranks low",
+            records=400,
+            intersection_ratio=0.8,
+            rate_low=0.02,
+            rate_high=0.85,
+        ),
+        opened(
+            "bad",
+            "intersection ratio 0.41 and a quarter of the survivors under the sieve threshold: the "
+            "directions disagree and the seeds are weak, a person should look",
+            records=120,
+            intersection_ratio=0.41,
+            rate_low=0.05,
+            rate_high=0.75,
+        ),
+        opened(
+            "bad",
+            "54 survivors with an intersection of 0.44: too few seeds from directions that disagree",
+            records=54,
+            intersection_ratio=0.44,
+        ),
+    ],
+    "2.5": [
+        opened(
+            "good",
+            "residue_mod_1 at its lower bound, the rest well inside: one edge value, proceed with a note",
+            set={"residue_mod_1": 5},
+        ),
+        opened(
+            "good",
+            "learning rate at its upper bound with the largest network: one edge value",
+            set={"learning_rate": 0.01, "hidden_layers": "512_256_128"},
+        ),
+    ],
+    "3": [
+        opened(
+            "good",
+            "8 of 200 seeds failed (4%), full features, a varied holdout quality: a few failed seeds are tolerable",
+            records=200,
+            failed=8,
+        ),
+        opened(
+            "good",
+            "58 features (an older release) on 150 seeds, none failed, a varied holdout quality: above "
+            "the step's own floor of 46, step 5 trains on what is there",
+            records=150,
+            features=58,
+        ),
+        opened(
+            "bad",
+            "5% of the seeds failed and the holdout quality barely varies: workers failed and what remains "
+            "gives step 5 a weak target",
+            records=120,
+            failed=6,
+            spread=0.045,
+        ),
+        opened(
+            "bad",
+            "56 features and 4% of the seeds failed: two soft problems together, retry the scoring",
+            records=100,
+            failed=4,
+            features=56,
+        ),
+    ],
+    "4": [
+        opened(
+            "good",
+            "calibration confidence 0.62 with a pool, epochs and network well inside their ranges: less "
+            "sure, but sensible values",
+            confidence=0.62,
+            pool=600,
+            epochs=150,
+        ),
+        opened(
+            "good",
+            "confidence 0.66, 200 epochs, a pool of 2000: sensible values",
+            confidence=0.66,
+            pool=2000,
+            epochs=200,
+        ),
+        opened(
+            "bad",
+            "confidence 0.55 and a pool and epochs at the edges of their ranges: a fallback calibration",
+            confidence=0.55,
+            pool=105,
+            epochs=490,
+        ),
+        opened(
+            "bad",
+            "confidence 0.52, 55 epochs and a pool of 110: low confidence and values at their floors",
+            confidence=0.52,
+            pool=110,
+            epochs=55,
+        ),
+    ],
+    "5": [
+        opened(
+            "good",
+            "weak target, but a validation r2 of 0.78 and an overfit ratio of 1.02: the model learned "
+            "the signal there is, and prediction is allowed",
+            signal="weak",
+            r2=0.78,
+            ratio=1.02,
+        ),
+        opened(
+            "good",
+            "overfit ratio 1.35 with a healthy target and r2 0.81: in the warning band, but the "
+            "validation fit is strong (the step's context calls up to 1.5 healthy)",
+            ratio=1.35,
+            r2=0.81,
+        ),
+        opened(
+            "bad",
+            "weak target, overfit ratio a fine 1.0, but r2 only 0.52: a barely passing fit of a weak signal, retrain",
+            signal="weak",
+            r2=0.52,
+            ratio=1.0,
+        ),
+        opened(
+            "bad",
+            "overfit ratio 1.46 and r2 0.53: close to the critical line with a barely passing fit",
+            ratio=1.46,
+            r2=0.53,
+        ),
+    ],
+    "6": [
+        opened(
+            "good",
+            "mean confidence 0.43 over a pool of 50 with spread scores: a slightly flat ranking, usable",
+            n=50,
+            shift=-0.07,
+        ),
+        opened("good", "5 predictions, the minimum pool, with spread scores and a mean confidence of 0.5", n=5),
+        opened(
+            "bad",
+            "only 2 distinct model scores among 20 predictions and a mean confidence of 0.42: a nearly "
+            "constant output, the ranking means little",
+            levels=[0.41, 0.42],
+            shift=-0.08,
+        ),
+        opened(
+            "bad",
+            "mean confidence 0.4 over the minimum pool of 5: a flat ranking with nothing to choose from",
+            n=5,
+            shift=-0.1,
+        ),
+    ],
+}
+
+
+def open_cases(manifest: list[dict[str, Any]]) -> None:
+    rng = random.Random(SEED + 16)
+    for step, variants in OPEN.items():
+        for label, kind, note, knobs in variants:
+            number = sum(v[0] == label for v in variants[: variants.index((label, kind, note, knobs)) + 1])
+            if step == "1":
+                case = LABELLED / "step1" / label / f"{kind}_{number:02d}"
+                write_step1(rng, case, knobs)
+                file = case / "optimal_window_config.json"
+            else:
+                file = LABELLED / f"step{step}" / label / f"{kind}_{number:02d}.json"
+                doc = STEPS[step][1](rng, knobs)
+                dump(file, doc, compact=isinstance(doc, list))
+            manifest.append({"file": str(file.relative_to(LABELLED)), "step": step, "label": label, "kind": kind,
+                             "note": note})  # fmt: skip
+
+
 def main() -> int:
     rng = random.Random(SEED)
     for old in HERE.glob("step*.json"):
         old.unlink()
     canonical(rng)
     manifest = labelled(rng)
+    open_cases(manifest)
     (LABELLED / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {len(manifest)} labelled files and the step examples under {HERE}")
     return 0

@@ -87,12 +87,24 @@ def test_clearly_bad_outputs_are_settled_without_the_model() -> None:
         assert item.shipped.decision == SETTINGS.watcher.steps[item.step].on_hard_failure
 
 
-def test_every_bad_output_fails_a_hard_check_or_a_hard_tier() -> None:
+def test_every_bad_output_but_an_open_one_fails_a_hard_check_or_a_hard_tier() -> None:
     # Soft signals far past their threshold (fold spread 0.14 against 0.05) cross the check's hard tier, so a
     # model that calls them proceed cannot carry them through.
-    for item in (j for j in JUDGED if j.label == "bad"):
+    for item in (j for j in JUDGED if j.label == "bad" and j.kind != "open"):
         assert item.shipped.rule.startswith("hard_check_failed:"), name(item)
         assert not item.shipped.ask_model, name(item)
+
+
+def test_open_outputs_are_left_to_the_model_and_bad_ones_fail_softly() -> None:
+    # Their label is a judgement (written in the manifest's note), so borderline mode asks the model; a bad one
+    # fails a soft check, so with the model off (never) it escalates rather than proceeds.
+    opened = [j for j in JUDGED if j.kind == "open"]
+    assert {(j.step, j.label) for j in opened} >= {(s, "good") for s in SETTINGS.watcher.steps}
+    for item in opened:
+        assert item.shipped.ask_model, name(item)
+        if item.label == "bad":
+            assert item.checks_only.rule.startswith("soft_check_failed:"), name(item)
+            assert item.checks_only.decision == "escalate", name(item)
 
 
 def test_no_good_output_fails_a_hard_check() -> None:

@@ -12,8 +12,10 @@ model. Per step, :func:`summarise` compares on the open outputs the checks alone
 escalates, a narrow pass proceeds) with checks + model, and the model's confidence with how often it was right
 (expected calibration error). Optionally some settled outputs are also shown to the model (``ask_model: always``,
 the check results in its prompt as facts): how often it agrees with their label is its *reading*, which tells a
-model that weighs the facts from one that gives the same answer to everything. A step where the model is not
-more accurate than the checks alone, or lets a bad output proceed, is recommended ``never``.
+model that weighs the facts from one that gives the same answer to everything. Outputs of the kind ``open`` (a
+case whose label the thresholds alone do not give, its reason in the manifest's note) are also reported apart. A
+step where the model is not more accurate than the checks alone, or lets a bad output proceed, is recommended
+``never``.
 """
 
 from __future__ import annotations
@@ -165,6 +167,9 @@ class StepSummary:
     ece: float | None
     recommend: str  # borderline | never
     reading: float | None = None  # the model alone agreeing with the label on settled outputs
+    judged: int = 0  # open outputs of the set's kind "open": labels the thresholds alone do not give
+    judged_checks: float | None = None  # accuracy on them of the checks alone
+    judged_model: float | None = None  # and of checks + model
 
     def line(self) -> str:
         def pct(value: float | None) -> str:
@@ -174,11 +179,15 @@ class StepSummary:
         return (
             f"step {self.step:<3} {self.outputs:>4} {self.open:>5} {pct(self.checks_accuracy):>8} "
             f"{pct(self.model_accuracy):>8} {f'{self.bad_proceed}/{self.bad}':>9} {pct(self.escalated):>9} "
-            f"{ece:>5} {pct(self.reading):>7}  {self.recommend}"
+            f"{ece:>5} {pct(self.reading):>7} {self.judged:>7} {pct(self.judged_checks):>7} "
+            f"{pct(self.judged_model):>7}  {self.recommend}"
         )
 
 
-HEADER = "step     outputs  open   checks  +model  bad>proc  escalate   ECE reading  recommend ask_model"
+HEADER = (
+    "step     outputs  open   checks  +model  bad>proc  escalate   ECE reading  judged  checks  +model  "
+    "recommend ask_model"
+)
 
 
 def summarise(step: str, outcomes: list[Outcome]) -> StepSummary:
@@ -190,12 +199,16 @@ def summarise(step: str, outcomes: list[Outcome]) -> StepSummary:
     bad = [o for o in outcomes if o.item.label == "bad"]
     bad_proceed = sum(o.decision == "proceed" for o in bad)
     helps = model_acc is not None and checks_acc is not None and model_acc > checks_acc and bad_proceed == 0
+    judged = [o for o in opened if o.item.kind == "open"]
+    judged_answered = any(o.model_decision is not None for o in judged)
     return StepSummary(
         step, len(outcomes), len(opened), checks_acc, model_acc, bad_proceed, len(bad),
         _mean(o.decision == "escalate" for o in outcomes) or 0.0,
         expected_calibration_error([(o.confidence, right(o.item.label, o.model_decision)) for o in answered + probed]),
         "borderline" if helps else "never",
         _mean(right(o.item.label, o.model_decision) for o in probed),
+        len(judged), _mean(right(o.item.label, o.checks_decision) for o in judged),
+        _mean(right(o.item.label, o.decision) for o in judged) if judged_answered else None,
     )  # fmt: skip
 
 
