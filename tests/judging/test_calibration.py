@@ -96,6 +96,21 @@ def test_a_bad_output_that_proceeds_rules_the_model_out() -> None:
     assert summarise("1", outcomes).recommend == "never"
 
 
+def test_open_kind_outputs_are_reported_apart() -> None:
+    judged = [
+        dataclasses.replace(o, item=dataclasses.replace(o.item, kind="open"))
+        for o in (
+            outcome("good", "escalate", "proceed", "proceed", 0.8),
+            outcome("bad", "escalate", "proceed", "proceed", 0.6),
+        )
+    ]
+    summary = summarise("1", [*judged, outcome("good", "proceed", "proceed", "proceed", 0.9)])
+    assert (summary.open, summary.judged, summary.judged_checks, summary.judged_model) == (3, 2, 0.5, 0.5)
+    assert summary.line().endswith("      2     50%     50%  never")
+    unasked = summarise("1", [dataclasses.replace(o, decision=o.checks_decision, model_decision=None) for o in judged])
+    assert (unasked.judged_checks, unasked.judged_model) == (0.5, None)
+
+
 def test_expected_calibration_error() -> None:
     assert expected_calibration_error([(0.9, True), (0.9, True)]) == pytest.approx(0.1)
     assert expected_calibration_error([(0.95, True), (0.95, False)]) == pytest.approx(0.45)

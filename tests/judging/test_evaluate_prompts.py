@@ -8,8 +8,10 @@ import json
 import pytest
 
 from watcher.config import Check, StepConfig
+from watcher.judging import verdicts
 from watcher.judging.answers import GRAMMAR_MODELS
-from watcher.judging.prompts import ANSWER_SHAPES, FACTS, step_messages, summarize
+from watcher.judging.checks import run_checks
+from watcher.judging.prompts import ANSWER_SHAPES, FACTS, in_short, step_messages, summarize
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -82,3 +84,25 @@ def test_the_fixed_part_is_identical_for_two_outputs_of_a_step() -> None:
     first = step_messages("3", STEP, CHECKS, "agent_decision", summary='{"a":1}', findings="PASS a")
     second = step_messages("3", STEP, CHECKS, "agent_decision", summary='{"a":2}', findings="FAIL a")
     assert first[0] == second[0] and first[1] != second[1]
+
+
+def test_the_tally_sorts_the_check_results_into_hard_failures_weak_signals_and_clear_passes() -> None:
+    report = run_checks(
+        (
+            *CHECKS,
+            Check(path="count", op=">=", value=50, severity="hard", message="few"),
+            Check(path="rate", op="<=", value=0.02, severity="soft", message="loose"),
+            Check(path="count", file="survivors.json", op=">=", value=50, severity="hard", message="few written"),
+        ),
+        {"best": {"score": 0.62}, "ratio": 3.0, "count": 500, "rate": 0.01},
+        lambda name: (True, {"count": 40}),
+    )
+    signals = verdicts.signals(STEP.model_copy(update={"borderline_margin": 0.1}), report)
+    assert signals == verdicts.Signals(
+        hard_failed=("survivors.json: count",), soft_failed=("ratio",), narrow=("best.score",), clear=2
+    )
+    assert in_short(signals) == (
+        "In short: failed hard checks: survivors.json: count. Weak signals: 2 (failed soft checks: ratio; passed "
+        "within the margin: best.score). Passed clearly: 2."
+    )
+    assert "failed hard checks: none" in in_short(signals.model_copy(update={"hard_failed": ()}))

@@ -100,8 +100,10 @@ def _with_ask_model(settings: Settings, mode: str) -> Settings:
 def _evaluation_line(o: Outcome) -> str:
     said = f"{o.model_decision} at {o.confidence:.2f}" if o.confidence is not None else str(o.model_decision)
     what = "" if o.open else "settled: checks "
+    # A case folder (the output beside the files its checks read) is named by the folder.
+    case = o.item.file.name if o.item.file.parent.name == o.item.label else o.item.file.parent.name
     return (
-        f"  step {o.item.step} {o.item.label}/{o.item.file.name}: {what}{o.decision} (model {said}); "
+        f"  step {o.item.step} {o.item.label}/{case}: {what}{o.decision} (model {said}); "
         f"prompt {o.prompt_tokens} tokens, {o.cached_tokens} cached, {o.seconds:.1f} s\n"
     )
 

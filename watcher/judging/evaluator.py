@@ -23,7 +23,7 @@ from watcher.grammars.loader import grammar_for_step, load_grammar
 from watcher.judging import verdicts
 from watcher.judging.asking import Asker, ModelAnswer
 from watcher.judging.checks import CheckReport, run_checks
-from watcher.judging.prompts import Message, step_messages, summarize
+from watcher.judging.prompts import Message, in_short, step_messages, summarize
 from watcher.judging.records import EvaluationRecord, Timings
 from watcher.judging.step_files import Companions, StepOutput, detect_step, load_step_output
 from watcher.judging.turns import Turns, turns_for
@@ -63,10 +63,13 @@ class Evaluator:
 
     def ask_model(self, source: StepOutput, report: CheckReport, request_id: str | None) -> ModelAnswer:
         grammar = load_grammar(grammar_for_step(self.settings, source.step))
-        summary = summarize(source.data, self.settings.watcher.limits.summary_chars)
-        if source.config.stream is not None:
-            summary = f"(a summary of the file, not the file: {source.data['aggregated']})\n{summary}"
-        findings = "\n".join(report.lines())
+        limit = self.settings.watcher.limits.summary_chars
+        if source.config.stream is not None:  # what was aggregated said once, before the summary, not in it too
+            data = {key: value for key, value in source.data.items() if key != "aggregated"}
+            summary = f"(a summary of the file, not the file: {source.data['aggregated']})\n{summarize(data, limit)}"
+        else:
+            summary = summarize(source.data, limit)
+        findings = "\n".join(report.lines()) + "\n\n" + in_short(verdicts.signals(source.config, report))
         # Held around the start too: the idle stop must not take the server between start and request.
         checks = tuple(self.settings.watcher.checks.get(source.step, ()))
         with self.lease.in_use(), self._client() as client:

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from watcher.config import Check, StepConfig
+from watcher.judging.verdicts import Signals
 
 Message = dict[str, str]
 
@@ -27,7 +28,9 @@ _CONFIDENCE = (
 FACTS = (
     "The automatic checks have compared every number with its threshold exactly; treat their PASS and FAIL as "
     "facts and do not compare the numbers again. A margin is how far a value is inside (+) or outside (-) its "
-    "threshold. Your task is what the checks cannot do: weigh them together with the rest of the output."
+    "threshold. A failed hard check means the output cannot be used as it is: never answer proceed then. A failed "
+    "soft check, or a pass within the step's margin, is a weak signal. Your task is what the checks cannot do: "
+    "weigh them together with the rest of the output."
 )
 _DECISION_KEYS = (
     '"reasoning" (first, before deciding: one or two sentences that weigh the check results above), "decision" '
@@ -133,6 +136,21 @@ def criterion(check: Check) -> str:
     else:
         need = f"{check.op} {check.value:g}" if check.value is not None else check.op
     return f"- {check.path} {need} ({check.severity}): otherwise {check.message}"
+
+
+def in_short(signals: Signals) -> str:
+    """The check results counted, last in the prompt: a small model weighs a short tally more reliably than it
+    reads it out of a list of check lines after a long output."""
+
+    def listed(paths: tuple[str, ...]) -> str:
+        return ", ".join(paths) if paths else "none"
+
+    weak = len(signals.soft_failed) + len(signals.narrow)
+    return (
+        f"In short: failed hard checks: {listed(signals.hard_failed)}. Weak signals: {weak} (failed soft checks: "
+        f"{listed(signals.soft_failed)}; passed within the margin: {listed(signals.narrow)}). Passed clearly: "
+        f"{signals.clear}."
+    )
 
 
 def output_message(summary: str, findings: str, feedback: str = "") -> str:

@@ -34,7 +34,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from watcher.config import StepConfig
-from watcher.judging.checks import CheckReport
+from watcher.judging.checks import CheckReport, CheckResult
 
 Decision = Literal["proceed", "retry", "escalate"]
 DECISIONS: tuple[Decision, ...] = ("proceed", "retry", "escalate")
@@ -99,9 +99,39 @@ def unclear_rule(step_cfg: StepConfig, report: CheckReport) -> str | None:
     for result in report.results:
         if not result.passed:
             return f"soft_check_failed:{result.path}"
-        if result.margin is not None and result.margin < step_cfg.borderline_margin:
+        if narrow(step_cfg, result):
             return f"borderline_check:{result.path}"
     return None
+
+
+def narrow(step_cfg: StepConfig, result: CheckResult) -> bool:
+    """A pass by less than the step's ``borderline_margin``."""
+    return result.passed and result.margin is not None and result.margin < step_cfg.borderline_margin
+
+
+class Signals(BaseModel):
+    """The check results sorted by what they say about the output, for the model to weigh (paths)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hard_failed: tuple[str, ...]
+    soft_failed: tuple[str, ...]
+    narrow: tuple[str, ...]  # passed within the margin
+    clear: int  # passed by the margin or more
+
+
+def signals(step_cfg: StepConfig, report: CheckReport) -> Signals:
+    results = report.results
+
+    def named(result: CheckResult) -> str:
+        return f"{result.file}: {result.path}" if result.file else result.path
+
+    return Signals(
+        hard_failed=tuple(named(r) for r in results if not r.passed and r.severity == "hard"),
+        soft_failed=tuple(named(r) for r in results if not r.passed and r.severity == "soft"),
+        narrow=tuple(named(r) for r in results if narrow(step_cfg, r)),
+        clear=sum(r.passed and not narrow(step_cfg, r) for r in results),
+    )
 
 
 def settle_without_model(report: CheckReport) -> Plan:
