@@ -205,7 +205,7 @@ def test_the_prompt_carries_instructions_summary_checks_and_shape(settings: Sett
     assert "step 1 (Window Optimizer)" in prompt
     assert '"bidirectional_count":' in prompt  # the summary of the output file
     assert "FAIL hard div(bidirectional_count, seed_count)" in prompt  # the checks' findings
-    assert "In short: failed hard checks: div(bidirectional_count, seed_count)" in prompt  # and their tally
+    assert "In short: failed hard checks: 1 (div(bidirectional_count, seed_count))" in prompt  # and their tally
     assert "keeps a small share of the tested seeds" in prompt  # the step's instructions
     assert '"decision" (proceed, retry or escalate)' in prompt
 

@@ -102,7 +102,7 @@ def test_the_tally_sorts_the_check_results_into_hard_failures_weak_signals_and_c
         hard_failed=("survivors.json: count",), soft_failed=("ratio",), narrow=("best.score",), clear=2
     )
     assert in_short(signals) == (
-        "In short: failed hard checks: survivors.json: count. Weak signals: 2 (failed soft checks: ratio; passed "
-        "within the margin: best.score). Passed clearly: 2."
+        "In short: failed hard checks: 1 (survivors.json: count). Weak signals: 2 (failed soft checks: ratio; "
+        "passed within the margin: best.score). Passed clearly: 2."
     )
-    assert "failed hard checks: none" in in_short(signals.model_copy(update={"hard_failed": ()}))
+    assert "failed hard checks: 0 (none)" in in_short(signals.model_copy(update={"hard_failed": ()}))

@@ -29,11 +29,16 @@ FACTS = (
     "The automatic checks have compared every number with its threshold exactly; treat their PASS and FAIL as "
     "facts and do not compare the numbers again. A margin is how far a value is inside (+) or outside (-) its "
     "threshold. A failed hard check means the output cannot be used as it is: never answer proceed then. A failed "
-    "soft check, or a pass within the step's margin, is a weak signal. Your task is what the checks cannot do: "
-    "weigh them together with the rest of the output."
+    "soft check, or a pass within the step's margin, is a weak signal; the last line of the results counts them. "
+    "One weak signal while every other check passes clearly is normal variation: proceed, unless the step's "
+    "description says otherwise. Two or more weak signals at once: do not proceed; retry when a parameter change "
+    "can fix them, escalate when a person must look. Your task is what the checks cannot do: weigh them together "
+    "with the rest of the output."
 )
 _DECISION_KEYS = (
-    '"reasoning" (first, before deciding: one or two sentences that weigh the check results above), "decision" '
+    '"reasoning" (first, before deciding: start with the number of failed hard checks and of weak signals from '
+    'the last line of the results, then one sentence that weighs them; do not repeat these instructions), '
+    '"decision" '
     f"(proceed, retry or escalate), {_CONFIDENCE}"
 )
 _LIST_KEYS = (
@@ -147,9 +152,9 @@ def in_short(signals: Signals) -> str:
 
     weak = len(signals.soft_failed) + len(signals.narrow)
     return (
-        f"In short: failed hard checks: {listed(signals.hard_failed)}. Weak signals: {weak} (failed soft checks: "
-        f"{listed(signals.soft_failed)}; passed within the margin: {listed(signals.narrow)}). Passed clearly: "
-        f"{signals.clear}."
+        f"In short: failed hard checks: {len(signals.hard_failed)} ({listed(signals.hard_failed)}). Weak signals: "
+        f"{weak} (failed soft checks: {listed(signals.soft_failed)}; passed within the margin: "
+        f"{listed(signals.narrow)}). Passed clearly: {signals.clear}."
     )
 
 
