@@ -22,6 +22,7 @@ from watcher.judging.evaluator import Evaluator
 pytestmark = pytest.mark.timeout(60)
 
 STEPS = ("1", "2", "2.5", "3", "4", "5", "6")
+BORDERLINE = dict.fromkeys(STEPS, "borderline")  # set here: the shipped mode of each step is a measured choice
 
 
 def labelled(step: str, name: str) -> Path:
@@ -114,8 +115,7 @@ def test_a_proceed_below_min_confidence_escalates(tmp_path: Path) -> None:
 def test_borderline_mode_settles_a_clearly_good_and_a_clearly_bad_output_without_a_server(
     tmp_path: Path, step: str
 ) -> None:
-    settings = trust_settings(tmp_path)
-    assert settings.watcher.steps[step].ask_model == "borderline"
+    settings = trust_settings(tmp_path, ask_model=BORDERLINE)
     lease = NoServerLease()
     evaluator = Evaluator(settings, lease)
 
@@ -130,7 +130,8 @@ def test_borderline_mode_settles_a_clearly_good_and_a_clearly_bad_output_without
 
 @pytest.mark.parametrize("fake_proceed", ["agent_decision"], indirect=True)
 def test_borderline_mode_does_ask_the_server_about_a_narrow_pass(tmp_path: Path, fake_proceed: FakeLlamaServer) -> None:
-    record = Evaluator(trust_settings(tmp_path), fake_proceed).evaluate(labelled("1", "good/borderline_01.json"), "1")
+    settings = trust_settings(tmp_path, ask_model=BORDERLINE)
+    record = Evaluator(settings, fake_proceed).evaluate(labelled("1", "good/borderline_01.json"), "1")
 
     assert record.parse_method == "grammar_constrained"
     assert fake_proceed.ensure_calls == 1 and len(fake_proceed.completions()) == 1
@@ -203,7 +204,7 @@ def respects_the_checks(settings: Settings, step: str, report: CheckReport, verd
 def test_real_model_judges_a_borderline_output_within_the_checks(tmp_path: Path, llm_lease: DirectServer) -> None:
     # A narrow pass of the train/validation gap, which the checks cannot settle. Chosen because the model answers
     # it in one short attempt: others take a cut answer and a second attempt, five times the CPU.
-    settings = trust_settings(tmp_path)
+    settings = trust_settings(tmp_path, ask_model=BORDERLINE)
     record = Evaluator(settings, llm_lease).evaluate(labelled("5", "good/borderline_01.json"), "5")
 
     assert record.parse_method != "checks_only"

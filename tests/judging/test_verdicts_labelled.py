@@ -28,7 +28,7 @@ class Judged:
     label: str
     kind: str
     checks_only: Plan
-    shipped: Plan
+    borderline: Plan  # the model asked about what the checks cannot settle (the shipped mode is a measured choice)
 
 
 MANIFEST = json.loads((LABELLED / "manifest.json").read_text())
@@ -44,7 +44,8 @@ def judge_all() -> list[Judged]:
         source = load_step_output(SETTINGS, path, step)
         report = run_checks(SETTINGS.watcher.checks.get(step, ()), source.data, Companions(SETTINGS, path))
         never = plan(cfg.model_copy(update={"ask_model": "never"}), report)
-        judged.append(Judged(path, step, entry["label"], entry["kind"], never, plan(cfg, report)))
+        borderline = plan(cfg.model_copy(update={"ask_model": "borderline"}), report)
+        judged.append(Judged(path, step, entry["label"], entry["kind"], never, borderline))
     return judged
 
 
@@ -77,22 +78,22 @@ def test_no_bad_output_proceeds_on_checks_alone() -> None:
 def test_clearly_good_outputs_proceed_without_the_model() -> None:
     for item in (j for j in JUDGED if j.label == "good" and j.kind == "clear"):
         assert item.checks_only.decision == "proceed", name(item)
-        assert (item.shipped.ask_model, item.shipped.decision) == (False, "proceed"), name(item)
+        assert (item.borderline.ask_model, item.borderline.decision) == (False, "proceed"), name(item)
 
 
 def test_clearly_bad_outputs_are_settled_without_the_model() -> None:
     for item in (j for j in JUDGED if j.label == "bad" and j.kind == "clear"):
-        assert not item.shipped.ask_model, name(item)
-        assert item.shipped.rule.startswith("hard_check_failed:"), name(item)
-        assert item.shipped.decision == SETTINGS.watcher.steps[item.step].on_hard_failure
+        assert not item.borderline.ask_model, name(item)
+        assert item.borderline.rule.startswith("hard_check_failed:"), name(item)
+        assert item.borderline.decision == SETTINGS.watcher.steps[item.step].on_hard_failure
 
 
 def test_every_bad_output_but_an_open_one_fails_a_hard_check_or_a_hard_tier() -> None:
     # Soft signals far past their threshold (fold spread 0.14 against 0.05) cross the check's hard tier, so a
     # model that calls them proceed cannot carry them through.
     for item in (j for j in JUDGED if j.label == "bad" and j.kind != "open"):
-        assert item.shipped.rule.startswith("hard_check_failed:"), name(item)
-        assert not item.shipped.ask_model, name(item)
+        assert item.borderline.rule.startswith("hard_check_failed:"), name(item)
+        assert not item.borderline.ask_model, name(item)
 
 
 def test_open_outputs_are_left_to_the_model_and_bad_ones_fail_softly() -> None:
@@ -101,7 +102,7 @@ def test_open_outputs_are_left_to_the_model_and_bad_ones_fail_softly() -> None:
     opened = [j for j in JUDGED if j.kind == "open"]
     assert {(j.step, j.label) for j in opened} >= {(s, "good") for s in SETTINGS.watcher.steps}
     for item in opened:
-        assert item.shipped.ask_model, name(item)
+        assert item.borderline.ask_model, name(item)
         if item.label == "bad":
             assert item.checks_only.rule.startswith("soft_check_failed:"), name(item)
             assert item.checks_only.decision == "escalate", name(item)
@@ -114,8 +115,8 @@ def test_no_good_output_fails_a_hard_check() -> None:
 
 def test_soft_kind_outputs_fail_only_softly_when_good() -> None:
     for item in (j for j in JUDGED if j.label == "good" and j.kind == "soft"):
-        assert item.shipped.ask_model, name(item)
-        assert item.shipped.rule.startswith("soft_check_failed:"), name(item)
+        assert item.borderline.ask_model, name(item)
+        assert item.borderline.rule.startswith("soft_check_failed:"), name(item)
 
 
 def test_share_of_good_outputs_that_proceed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,12 +125,12 @@ def test_share_of_good_outputs_that_proceed(capsys: pytest.CaptureFixture[str]) 
         good = [j for j in JUDGED if j.step == step and j.label == "good"]
         every = [j for j in JUDGED if j.step == step]
         proceed = sum(j.checks_only.decision == "proceed" for j in good) / len(good)
-        needs_model = sum(j.shipped.ask_model for j in every) / len(every)
+        needs_model = sum(j.borderline.ask_model for j in every) / len(every)
         rows.append((step, len(good), proceed, needs_model))
     good_all = [j for j in JUDGED if j.label == "good"]
     overall = sum(j.checks_only.decision == "proceed" for j in good_all) / len(good_all)
     with capsys.disabled():
-        print("\nchecks only: share of good outputs that proceed; shipped borderline mode: share needing the model")
+        print("\nchecks only: share of good outputs that proceed; borderline mode: share needing the model")
         for step, count, proceed, needs_model in rows:
             print(f"  step {step}: {proceed:6.1%} of {count} good proceed, {needs_model:6.1%} need the model")
         print(f"  overall: {overall:6.1%} of {len(good_all)} good proceed")
