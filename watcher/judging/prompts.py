@@ -37,7 +37,7 @@ FACTS = (
 )
 _DECISION_KEYS = (
     '"reasoning" (first, before deciding: start with the number of failed hard checks and of weak signals from '
-    'the last line of the results, then one sentence that weighs them; do not repeat these instructions), '
+    "the last line of the results, then one sentence that weighs them; do not repeat these instructions), "
     '"decision" '
     f"(proceed, retry or escalate), {_CONFIDENCE}"
 )
