@@ -67,6 +67,19 @@ def test_without_a_judge_an_open_output_gets_the_checks_alone_decision(tmp_path:
     assert outcome.open and outcome.decision == outcome.checks_decision and outcome.model_decision is None
 
 
+def test_an_output_the_server_does_not_answer_in_time_is_an_error_not_the_end_of_the_run(tmp_path: Path) -> None:
+    from watcher.errors import ServerUnavailable
+
+    settings = trust_settings(tmp_path)
+    item = next(i for i in load_labelled(LABELLED, settings) if is_open(settings, i)[0])
+
+    def judge(labelled: Labelled) -> EvaluationRecord:
+        raise ServerUnavailable("primary", "POST /completion: no answer within 180s")
+
+    result = measure(settings, item, judge)
+    assert (result.open, result.decision, result.model_decision) == (True, "error", None)
+
+
 def outcome(label: str, checks: str, final: str, model: str | None, confidence: float | None) -> Outcome:
     return Outcome(Labelled(Path(f"{label}.json"), "1", label, "borderline"), True, checks, final, model, confidence)
 

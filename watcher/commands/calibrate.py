@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from watcher.judging.calibration import Outcome
 
 
+CALIBRATION_TIMEOUT_SEC = 900.0
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("calibrate", help="measure per step whether the model adds value over the checks")
     parser.add_argument("--model", default=None, metavar="NAME", help="an installed model (watcher llm install)")
@@ -147,7 +150,10 @@ def server_settings(settings: Settings, root: Path, model: str | None, threads: 
                 "context_length": 8192, "log_dir": root / "logs"}
     )  # fmt: skip
     folders = settings.watcher.folders.model_copy(update={"state": root / "state"})
-    watcher = settings.watcher.model_copy(update={"folders": folders})
+    # Nobody waits on a calibration: a slow answer on a busy machine is measured, not given up on.
+    timeout = max(settings.watcher.evaluation.request_timeout_sec, CALIBRATION_TIMEOUT_SEC)
+    evaluation = settings.watcher.evaluation.model_copy(update={"request_timeout_sec": timeout})
+    watcher = settings.watcher.model_copy(update={"folders": folders, "evaluation": evaluation})
     llm = settings.llm.model_copy(update={"servers": {**settings.llm.servers, name: server}})
     return dataclasses.replace(settings, llm=llm, watcher=watcher)
 

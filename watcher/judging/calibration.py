@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from loguru import logger
+
 from watcher.config import Settings
-from watcher.errors import EvaluationError
+from watcher.errors import EvaluationError, ServerUnavailable
 from watcher.judging import verdicts
 from watcher.judging.checks import run_checks
 from watcher.judging.records import EvaluationRecord
@@ -141,6 +143,9 @@ def measure_open(item: Labelled, alone: str, judge: Judge) -> Outcome:
     try:
         record = judge(item)
     except EvaluationError:  # no validated answer: counted against the model, as the daemon would escalate it
+        return Outcome(item, True, alone, "error", seconds=time.monotonic() - started)
+    except ServerUnavailable as exc:  # one output the server did not answer in time must not end the whole run
+        logger.warning("{}: no answer from the server: {}", item.file, exc)
         return Outcome(item, True, alone, "error", seconds=time.monotonic() - started)
     timings = record.timings
     return Outcome(
