@@ -497,30 +497,36 @@ def write_step1(rng: random.Random, folder: Path, knobs: Knobs, waiting: bool = 
         dump(folder / "bidirectional_survivors.json", survivors(rng, survivor_knobs), True)
 
 
+def write_case(rng: random.Random, step: str, variant: Variant, name: str) -> dict[str, Any]:
+    """One labelled output (for step 1 a case folder with its survivors), and its manifest entry."""
+    label, kind, note, knobs = variant
+    if step == "1":
+        case = LABELLED / "step1" / label / name
+        write_step1(rng, case, knobs, waiting=label == "in_progress")
+        file = case / "optimal_window_config.json"
+    else:
+        file = LABELLED / f"step{step}" / label / f"{name}.json"
+        doc = STEPS[step][1](rng, knobs)
+        if knobs.get("extra_key") and isinstance(doc, list):
+            for record in doc:
+                record[knobs["extra_key"]] = 0.5
+        dump(file, doc, compact=isinstance(doc, list))
+    return {"file": str(file.relative_to(LABELLED)), "step": step, "label": label, "kind": kind, "note": note}
+
+
 def labelled(rng: random.Random) -> list[dict[str, Any]]:
     shutil.rmtree(LABELLED, ignore_errors=True)
-    manifest: list[dict[str, Any]] = []
     counters: dict[tuple[str, str, str], int] = {}
 
     def name(step: str, label: str, kind: str) -> str:
         counters[(step, label, kind)] = counters.get((step, label, kind), 0) + 1
         return f"{kind}_{counters[(step, label, kind)]:02d}"
 
-    for label, kind, note, knobs in [*STEP1, *STEP1_WAITING]:
-        case = LABELLED / "step1" / label / name("1", label, kind)
-        write_step1(rng, case, knobs, waiting=label == "in_progress")
-        file = str((case / "optimal_window_config.json").relative_to(LABELLED))
-        manifest.append({"file": file, "step": "1", "label": label, "kind": kind, "note": note})
-    for step, (_, build, variants) in STEPS.items():
-        for label, kind, note, knobs in variants:
-            file = LABELLED / f"step{step}" / label / f"{name(step, label, kind)}.json"
-            doc = build(rng, knobs)
-            if knobs.get("extra_key") and isinstance(doc, list):
-                for record in doc:
-                    record[knobs["extra_key"]] = 0.5
-            dump(file, doc, compact=isinstance(doc, list))
-            manifest.append({"file": str(file.relative_to(LABELLED)), "step": step, "label": label, "kind": kind,
-                             "note": note})  # fmt: skip
+    cases = [("1", v) for v in [*STEP1, *STEP1_WAITING]] + [(s, v) for s, (_, _, vs) in STEPS.items() for v in vs]
+    manifest = [write_case(rng, step, v, name(step, v[0], v[1])) for step, v in cases]
+    # The open cases from a generator of their own, so the cases above keep their bytes.
+    opened = random.Random(SEED + 16)
+    manifest += [write_case(opened, step, v, name(step, v[0], v[1])) for step, vs in OPEN.items() for v in vs]
     return manifest
 
 
@@ -763,30 +769,12 @@ OPEN: dict[str, list[Variant]] = {
 }
 
 
-def open_cases(manifest: list[dict[str, Any]]) -> None:
-    rng = random.Random(SEED + 16)
-    for step, variants in OPEN.items():
-        for label, kind, note, knobs in variants:
-            number = sum(v[0] == label for v in variants[: variants.index((label, kind, note, knobs)) + 1])
-            if step == "1":
-                case = LABELLED / "step1" / label / f"{kind}_{number:02d}"
-                write_step1(rng, case, knobs)
-                file = case / "optimal_window_config.json"
-            else:
-                file = LABELLED / f"step{step}" / label / f"{kind}_{number:02d}.json"
-                doc = STEPS[step][1](rng, knobs)
-                dump(file, doc, compact=isinstance(doc, list))
-            manifest.append({"file": str(file.relative_to(LABELLED)), "step": step, "label": label, "kind": kind,
-                             "note": note})  # fmt: skip
-
-
 def main() -> int:
     rng = random.Random(SEED)
     for old in HERE.glob("step*.json"):
         old.unlink()
     canonical(rng)
     manifest = labelled(rng)
-    open_cases(manifest)
     (LABELLED / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {len(manifest)} labelled files and the step examples under {HERE}")
     return 0
